@@ -1,0 +1,332 @@
+package ioc
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+// Candidate is an IOC found in free text by Extract.
+type Candidate struct {
+	Raw    string // the IOC as written, text[Offset:Offset+len(Raw)]
+	Type   Type   // the hint to pass to Normalize with Raw
+	Offset int    // byte offset of Raw in the text
+}
+
+// MaxExtractLen is the longest text Extract reads; the rest is ignored.
+const MaxExtractLen = 1 << 20
+
+// Extract pulls URLs, domains, IPv4 and IPv6 addresses (with ports, and
+// CIDRs), MD5/SHA-1/SHA-256/SHA-512 hashes and email addresses out of free
+// text such as incident notes, vendor reports and partner mails, including
+// defanged forms (hxxps://evil[.]com/a, 1.2.3[.]4, user[@]evil[.]com,
+// evil(.)com). It returns only candidates that Normalize(c.Raw, c.Type)
+// accepts, de-duplicated by canonical value, in order of first appearance;
+// policy (reserved ranges, allowlist) is left to the caller.
+//
+// To keep file names, code and version strings from becoming indicators, a
+// domain written without defanging must end in an ICANN top-level domain
+// that is not also a common file extension (zip, mov, py, sh, md, ...), its
+// TLD must not be capitalized ("System.Net"), and it must not be part of a
+// path or a call ("/tmp/x.sh", "shell.run("). Dotted quads after "version",
+// "v", "build" and similar words are not addresses. Trailing punctuation,
+// brackets, quotes and markdown link syntax around URLs are dropped. A
+// domain directly followed by a path ("evil[.]com/gate.php") is a URL
+// candidate that Normalize completes with http://.
+//
+// Extract never panics; text longer than MaxExtractLen is cut.
+func Extract(text string) []Candidate {
+	if len(text) > MaxExtractLen {
+		text = text[:MaxExtractLen]
+	}
+	var (
+		out  []Candidate
+		seen = make(map[string]bool)
+	)
+	for pos := 0; pos < len(text); {
+		m := extractRe.FindStringSubmatchIndex(text[pos:])
+		if m == nil {
+			break
+		}
+		start, end := pos+m[0], pos+m[1]
+		kind := 0
+		for k := 1; 2*k < len(m); k++ {
+			if m[2*k] >= 0 {
+				kind = k
+				break
+			}
+		}
+		c, cend, ok := classify(text, kind, start, end)
+		if !ok && kind == kindHash {
+			// A hex run followed by ".evil.com" is a subdomain label.
+			if d := domainPrefixRe.FindStringIndex(text[start:]); d != nil {
+				c, cend, ok = domainCandidate(text, start, start+d[1])
+			}
+		}
+		if ok {
+			if o, err := Normalize(c.Raw, c.Type); err == nil && !seen[o.Key()] {
+				seen[o.Key()] = true
+				c.Type = o.Type
+				out = append(out, c)
+			}
+			end = max(end, cend)
+		}
+		if end <= pos {
+			end = pos + 1
+		}
+		pos = end
+	}
+	return out
+}
+
+// The alternatives of extractRe, in order of preference at one position.
+const (
+	kindURL = 1 + iota
+	kindEmail
+	kindIPv6Bracketed
+	kindIPv4
+	kindIPv6
+	kindHash
+	kindDomain
+)
+
+const (
+	reDot    = `(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}|\[ dot \]|\( dot \)|\\\.)`
+	reLabel  = `[\p{L}\p{N}_](?:[\p{L}\p{M}\p{N}_-]*[\p{L}\p{M}\p{N}_])?`
+	reDomain = reLabel + `(?:` + reDot + reLabel + `)+`
+	reAt     = `(?:@|\[@\]|\(@\)|\{@\}|\[at\]|\(at\)|\{at\}|\[ at \]|\( at \))`
+	reScheme = `(?:h[xt][xt]ps?|f[xt]ps?|sftp|wss?|tcp|udp)`
+	reSep    = `(?:://|\[://\]|\[:\]//|\[:/\]/)`
+	reURL    = reScheme + reSep + "[^\\s<>\"'`|\\p{Z}\\p{Cc}]+"
+	reEmail  = `[a-z0-9._%+-]+` + reAt + reDomain
+	reIPv4   = `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}(?:(?::|\[:\])\d{1,5})?(?:/\d{1,2}\b)?`
+	reIPv6   = `[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:(?:\.\d{1,3}){3})?(?:/\d{1,3}\b)?`
+	reIPv6B  = `\[[0-9a-f:.]{2,}\](?::\d{1,5})?`
+	reHash   = `[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32}`
+)
+
+// extractRe, domainPrefixRe and atRe are compiled once; a Regexp is safe for
+// concurrent use and never modified.
+var (
+	extractRe = regexp.MustCompile(`(?i)(` + reURL + `)|(` + reEmail + `)|(` + reIPv6B + `)|(` +
+		reIPv4 + `)|(` + reIPv6 + `)|(` + reHash + `)|(` + reDomain + `)`)
+	domainPrefixRe = regexp.MustCompile(`^(?i:` + reDomain + `)`)
+	atRe           = regexp.MustCompile(`(?i)` + reAt)
+)
+
+// classify validates the match text[start:end] of the given kind and returns
+// the candidate and the end of the text it used.
+func classify(text string, kind, start, end int) (Candidate, int, bool) {
+	switch kind {
+	case kindURL:
+		return urlCandidate(text, start, end)
+	case kindEmail:
+		for start < end && text[start] == '.' {
+			start++
+		}
+		raw := text[start:end]
+		// The local part has no '@' or brackets: the first at token
+		// separates it from the domain.
+		at := atRe.FindStringIndex(raw)
+		if at == nil || !plausibleDomain(text, start+at[1], end, true) {
+			return Candidate{}, 0, false
+		}
+		return Candidate{Raw: raw, Type: TypeEmail, Offset: start}, end, true
+	case kindIPv4:
+		if !ipBoundary(text, start, end, false) || versionContext(text, start) {
+			return Candidate{}, 0, false
+		}
+		return Candidate{Raw: text[start:end], Type: TypeIPv4, Offset: start}, end, true
+	case kindIPv6, kindIPv6Bracketed:
+		raw := text[start:end]
+		if kind == kindIPv6 {
+			for len(raw) > 2 && (raw[len(raw)-1] == '.' || raw[len(raw)-1] == ':' && raw[len(raw)-2] != ':') {
+				raw = raw[:len(raw)-1]
+			}
+			if !ipBoundary(text, start, start+len(raw), true) || strings.Trim(raw, ":") == "" {
+				return Candidate{}, 0, false
+			}
+		}
+		return Candidate{Raw: raw, Type: TypeIPv6, Offset: start}, start + len(raw), true
+	case kindHash:
+		if isLabelRune(prevRune(text, start)) || prevRune(text, start) == '.' || !hashBoundaryAfter(text, end) {
+			return Candidate{}, 0, false
+		}
+		return Candidate{Raw: text[start:end], Type: hashType(end - start), Offset: start}, end, true
+	case kindDomain:
+		return domainCandidate(text, start, end)
+	}
+	return Candidate{}, 0, false
+}
+
+func urlCandidate(text string, start, end int) (Candidate, int, bool) {
+	raw := text[start:end]
+	if i := strings.Index(raw, "]("); i >= 0 { // [http://a](http://a)
+		raw = raw[:i]
+	}
+	raw = trimURLTail(raw)
+	return Candidate{Raw: raw, Type: TypeURL, Offset: start}, start + len(raw), true
+}
+
+// trimURLTail drops trailing sentence punctuation and unbalanced closing
+// brackets from a URL found in text.
+func trimURLTail(raw string) string {
+	for raw != "" {
+		c := raw[len(raw)-1]
+		switch c {
+		case '.', ',', ';', ':', '!', '?', '*', '\'':
+		case ')':
+			if strings.Count(raw, "(") >= strings.Count(raw, ")") {
+				return raw
+			}
+		case ']':
+			if strings.Count(raw, "[") >= strings.Count(raw, "]") {
+				return raw
+			}
+		case '}':
+			if strings.Count(raw, "{") >= strings.Count(raw, "}") {
+				return raw
+			}
+		default:
+			return raw
+		}
+		raw = raw[:len(raw)-1]
+	}
+	return raw
+}
+
+// domainCandidate handles a bare domain match, trimming a capitalized last
+// label ("evil.com.Then") and extending a following path to a URL.
+func domainCandidate(text string, start, end int) (Candidate, int, bool) {
+	switch p := prevRune(text, start); {
+	case isLabelRune(p), p == '.', p == '/', p == '\\', p == '@', p == '$', p == '%', p == '&':
+		return Candidate{}, 0, false
+	}
+	for !plausibleDomain(text, start, end, false) {
+		// Drop a last label that starts a new sentence: "evil.com.Then".
+		i := strings.LastIndexByte(text[start:end], '.')
+		if i <= 0 {
+			return Candidate{}, 0, false
+		}
+		if r, _ := utf8.DecodeRuneInString(text[start+i+1:]); !unicode.IsUpper(r) {
+			return Candidate{}, 0, false
+		}
+		end = start + i
+	}
+	if end < len(text) && text[end] == '(' {
+		return Candidate{}, 0, false // a call: shell.run(
+	}
+	if end < len(text) && text[end] == '/' {
+		j := end
+		for j < len(text) {
+			r, n := utf8.DecodeRuneInString(text[j:])
+			if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("<>\"'`|", r) || r == utf8.RuneError {
+				break
+			}
+			j += n
+		}
+		raw := trimURLTail(text[start:j])
+		if i := strings.Index(raw, "]("); i >= 0 {
+			raw = raw[:i]
+		}
+		return Candidate{Raw: raw, Type: TypeURL, Offset: start}, start + len(raw), true
+	}
+	return Candidate{Raw: text[start:end], Type: TypeDomain, Offset: start}, end, true
+}
+
+// plausibleDomain reports whether text[start:end] is a domain worth
+// extracting: defanged, or ending in an ICANN TLD that is not a file
+// extension and not capitalized. inEmail skips the file-extension rule.
+func plausibleDomain(text string, start, end int, inEmail bool) bool {
+	raw := text[start:end]
+	if strings.ContainsAny(raw, "[({\\") {
+		return true // defanged: a strong signal
+	}
+	d, rej := normalizeDomain(raw, raw, true)
+	if rej != nil {
+		return false
+	}
+	tldRaw := raw[strings.LastIndexByte(raw, '.')+1:]
+	if !inEmail && strings.ToLower(tldRaw) != tldRaw {
+		return false // System.Net, ASP.NET, done.It
+	}
+	if _, icann := publicsuffix.PublicSuffix(d); !icann {
+		return false
+	}
+	return inEmail || !fileExtension(d[strings.LastIndexByte(d, '.')+1:])
+}
+
+// fileExtension reports TLDs that are more often file extensions in text.
+func fileExtension(tld string) bool {
+	switch tld {
+	case "zip", "mov", "sh", "py", "rs", "pl", "md", "so", "ps", "cab", "one", "pm", "exe":
+		return true
+	}
+	return false
+}
+
+// versionContext reports whether the word before start says that a dotted
+// quad is a version number ("version 1.2.3.4", "v 2.0.1.4", "build 10.0.19041.1").
+func versionContext(text string, start int) bool {
+	i := start
+	for i > 0 && (text[i-1] == ' ' || text[i-1] == '\t' || text[i-1] == ':') {
+		i--
+	}
+	j := i
+	for j > 0 && (text[j-1] >= 'a' && text[j-1] <= 'z' || text[j-1] >= 'A' && text[j-1] <= 'Z' || text[j-1] == '.') {
+		j--
+	}
+	switch strings.ToLower(strings.TrimSuffix(text[j:i], ".")) {
+	case "v", "ver", "version", "versions", "build", "release", "rev", "revision", "firmware", "update", "patch":
+		return true
+	}
+	return false
+}
+
+// ipBoundary checks the characters around an address match.
+func ipBoundary(text string, start, end int, v6 bool) bool {
+	p := prevRune(text, start)
+	if isLabelRune(p) || p == '.' || p == '/' || p == '\\' || v6 && p == ':' {
+		return false
+	}
+	if end >= len(text) {
+		return true
+	}
+	n, _ := utf8.DecodeRuneInString(text[end:])
+	if isLabelRune(n) || v6 && n == ':' {
+		return false
+	}
+	if n == '.' && end+1 < len(text) && isLabelRune(rune(text[end+1])) {
+		return false // 1.2.3.4.5 or an OID
+	}
+	return true
+}
+
+func hashBoundaryAfter(text string, end int) bool {
+	if end >= len(text) {
+		return true
+	}
+	n, _ := utf8.DecodeRuneInString(text[end:])
+	if isLabelRune(n) {
+		return false
+	}
+	if (n == '.' || n == '-') && end+1 < len(text) && isLabelRune(rune(text[end+1])) {
+		return false
+	}
+	return true
+}
+
+func prevRune(text string, i int) rune {
+	if i <= 0 {
+		return ' '
+	}
+	r, _ := utf8.DecodeLastRuneInString(text[:i])
+	return r
+}
+
+func isLabelRune(r rune) bool {
+	return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r)
+}
