@@ -1,0 +1,356 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// TableOptions configures OpenTable. Zero fields mean defaults.
+type TableOptions struct {
+	// ServiceURL is the Table service endpoint, e.g.
+	// https://<account>.table.core.windows.net/ (or Azurite's
+	// http://127.0.0.1:10002/devstoreaccount1). Used with Credential.
+	ServiceURL string
+	// Credential authenticates to ServiceURL (a managed identity in Azure;
+	// it needs the Storage Table Data Contributor role).
+	Credential azcore.TokenCredential
+	// ConnectionString, for Azurite and development only, takes precedence
+	// over ServiceURL and Credential when set.
+	ConnectionString string
+	// Table is the table name, created if missing. Default "feeds2sentinel".
+	Table string
+	// Parallelism bounds the concurrent requests of one Get, Put or Scan.
+	// Default 32.
+	Parallelism int
+	// ClientOptions are passed to the aztables client (transport, retry,
+	// logging). The store adds one per-call policy of its own.
+	ClientOptions *aztables.ClientOptions
+}
+
+// DefaultTable is the table TableStore uses when TableOptions.Table is "".
+const DefaultTable = "feeds2sentinel"
+
+// TableStore is the Store on Azure Table Storage, shared by every instance
+// of the Functions app. It is safe for concurrent use.
+//
+// Entity layout. An indicator with key K lives at RowKey = hex SHA-256 of K
+// and PartitionKey = "i" + two hex digits (the top 6 bits of the hash's
+// first byte), i.e. 64 partitions "i00".."i3f" spread evenly. Its
+// properties are Key, ID, Revision (Int32), Type, Value, Confidence
+// (Int32), Fingerprint, Status, the times Created, LastUploaded and
+// ValidUntil as RFC 3339 UTC strings, Sources and Labels as JSON-array
+// strings and Object as the STIX object's JSON text (≤ 32 KiB, below the
+// 64 KiB property limit; whole entities stay below 1 MiB). The entity's
+// ETag is the Indicator's ETag. Feed statuses live in partition "status",
+// cursors in partition "cursor", both with RowKey "n" + hex(feed name) and
+// the value as a JSON string property Data; the uploader counters are the
+// single row ("uploader", "stats"), same Data encoding.
+//
+// Put groups records by partition into transactions of ≤ 100 entities and
+// ≤ 3 MiB, submitted in parallel; the new ETags are read from the batch
+// response. A transaction that fails (one conflicting record fails all of
+// it) is retried entity by entity, so only the conflicting records are
+// left out. Get issues point queries in parallel.
+type TableStore struct {
+	client   *aztables.Client
+	parallel int
+}
+
+var _ Store = (*TableStore)(nil)
+
+// OpenTable connects to Table Storage and creates the table if needed.
+func OpenTable(ctx context.Context, opts TableOptions) (*TableStore, error) {
+	if opts.Table == "" {
+		opts.Table = DefaultTable
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 32
+	}
+	var co aztables.ClientOptions
+	if opts.ClientOptions != nil {
+		co = *opts.ClientOptions
+	}
+	co.PerCallPolicies = append(append([]policy.Policy(nil), co.PerCallPolicies...), capturePolicy{})
+	var (
+		svc *aztables.ServiceClient
+		err error
+	)
+	switch {
+	case opts.ConnectionString != "":
+		svc, err = aztables.NewServiceClientFromConnectionString(opts.ConnectionString, &co)
+	case opts.ServiceURL != "" && opts.Credential != nil:
+		svc, err = aztables.NewServiceClient(opts.ServiceURL, opts.Credential, &co)
+	default:
+		err = errors.New("need ConnectionString, or ServiceURL and Credential")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: open table: %w", err)
+	}
+	if _, err := svc.CreateTable(ctx, opts.Table, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+		return nil, fmt.Errorf("state: create table %s: %w", opts.Table, err)
+	}
+	return &TableStore{client: svc.NewClient(opts.Table), parallel: opts.Parallelism}, nil
+}
+
+// hasCode reports whether err is a response error with the given code.
+func hasCode(err error, code aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.ErrorCode == string(code)
+}
+
+// hasStatus reports whether err is a response error with one of codes.
+func hasStatus(err error, codes ...int) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, c := range codes {
+		if re.StatusCode == c {
+			return true
+		}
+	}
+	return false
+}
+
+// parallel runs fn(ctx, i) for i in [0, n) on at most workers goroutines
+// and returns the first error; after an error the remaining calls are not
+// started and ctx passed to running calls is cancelled.
+func parallel(ctx context.Context, workers, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+loop:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// Get implements Store.Get with parallel point queries.
+func (s *TableStore) Get(ctx context.Context, keys []string) (map[string]*Indicator, error) {
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	out := make(map[string]*Indicator, len(keys))
+	var mu sync.Mutex
+	err := parallel(ctx, s.parallel, len(keys), func(ctx context.Context, i int) error {
+		pk, rk := location(keys[i])
+		resp, err := s.client.GetEntity(ctx, pk, rk, nil)
+		if hasStatus(err, http.StatusNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("state: get: %w", err)
+		}
+		ind, err := decodeIndicator(resp.Value, string(resp.ETag))
+		if err != nil {
+			return fmt.Errorf("state: get: %w", err)
+		}
+		mu.Lock()
+		out[keys[i]] = ind
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Scan implements Store.Scan: one pager per indicator partition, run in
+// parallel, following continuation tokens; fn is called one at a time.
+// Status is filtered by the service, Source by the store.
+func (s *TableStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indicator) error) error {
+	var cond string
+	if filter.Status != "" {
+		cond = fmt.Sprintf("Status eq '%s'", odataString(string(filter.Status)))
+	}
+	var mu sync.Mutex
+	return parallel(ctx, s.parallel, partitionCount, func(ctx context.Context, p int) error {
+		return s.listPartition(ctx, partitionName(p), cond, func(ind *Indicator) error {
+			if !filter.match(ind) {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(ind)
+		})
+	})
+}
+
+// listPartition calls fn for every indicator of partition pk matching the
+// OData condition cond ("" = all), page by page.
+func (s *TableStore) listPartition(ctx context.Context, pk, cond string, fn func(*Indicator) error) error {
+	q := fmt.Sprintf("PartitionKey eq '%s'", pk)
+	if cond != "" {
+		q += " and " + cond
+	}
+	pager := s.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: to.Ptr(q)})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
+		for _, raw := range page.Entities {
+			ind, err := decodeIndicator(raw, "")
+			if err != nil {
+				return fmt.Errorf("state: list %s: %w", pk, err)
+			}
+			if err := fn(ind); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// odataString escapes s for an OData string literal.
+func odataString(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := range len(s) {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// PutFeedStatus implements Store.PutFeedStatus (last writer wins).
+func (s *TableStore) PutFeedStatus(ctx context.Context, st FeedStatus) error {
+	return s.upsertData(ctx, pkStatus, nameKey(st.Feed), st)
+}
+
+// FeedStatuses implements Store.FeedStatuses.
+func (s *TableStore) FeedStatuses(ctx context.Context) ([]FeedStatus, error) {
+	var out []FeedStatus
+	pager := s.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: to.Ptr("PartitionKey eq '" + pkStatus + "'")})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("state: feed statuses: %w", err)
+		}
+		for _, raw := range page.Entities {
+			var st FeedStatus
+			if _, err := decodeData(raw, &st); err != nil {
+				return nil, fmt.Errorf("state: feed statuses: %w", err)
+			}
+			out = append(out, st)
+		}
+	}
+	return sortedStatuses(out), nil
+}
+
+// Cursor implements Store.Cursor.
+func (s *TableStore) Cursor(ctx context.Context, feed string) (Cursor, error) {
+	var c Cursor
+	_, err := s.getData(ctx, pkCursor, nameKey(feed), &c)
+	return c, err
+}
+
+// PutCursor implements Store.PutCursor.
+func (s *TableStore) PutCursor(ctx context.Context, feed string, c Cursor) error {
+	return s.upsertData(ctx, pkCursor, nameKey(feed), c)
+}
+
+// UploaderStats implements Store.UploaderStats.
+func (s *TableStore) UploaderStats(ctx context.Context) (UploaderStats, error) {
+	var st UploaderStats
+	_, err := s.getData(ctx, pkUploader, rkUploader, &st)
+	return st, err
+}
+
+// AddUploaderStats implements Store.AddUploaderStats: read, add, write
+// with If-Match, and retry with jittered backoff on a conflict.
+func (s *TableStore) AddUploaderStats(ctx context.Context, delta UploaderStats) error {
+	backoff := 5 * time.Millisecond
+	for {
+		var cur UploaderStats
+		etag, err := s.getData(ctx, pkUploader, rkUploader, &cur)
+		if err != nil {
+			return err
+		}
+		b, err := encodeData(pkUploader, rkUploader, cur.add(delta))
+		if err != nil {
+			return fmt.Errorf("state: add uploader stats: %w", err)
+		}
+		if etag == "" {
+			_, err = s.client.AddEntity(ctx, b, nil)
+		} else {
+			_, err = s.client.UpdateEntity(ctx, b, &aztables.UpdateEntityOptions{
+				IfMatch: to.Ptr(azcore.ETag(etag)), UpdateMode: aztables.UpdateModeReplace})
+		}
+		if !hasStatus(err, http.StatusConflict, http.StatusPreconditionFailed, http.StatusNotFound) {
+			if err != nil {
+				return fmt.Errorf("state: add uploader stats: %w", err)
+			}
+			return nil
+		}
+		t := time.NewTimer(backoff/2 + rand.N(backoff))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// getData reads a data row into v; a missing row leaves v unchanged and
+// returns etag "".
+func (s *TableStore) getData(ctx context.Context, pk, rk string, v any) (etag string, err error) {
+	resp, err := s.client.GetEntity(ctx, pk, rk, nil)
+	if hasStatus(err, http.StatusNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("state: get %s: %w", pk, err)
+	}
+	if _, err := decodeData(resp.Value, v); err != nil {
+		return "", fmt.Errorf("state: get %s: %w", pk, err)
+	}
+	return string(resp.ETag), nil
+}
+
+func (s *TableStore) upsertData(ctx context.Context, pk, rk string, v any) error {
+	b, err := encodeData(pk, rk, v)
+	if err != nil {
+		return fmt.Errorf("state: put %s: %w", pk, err)
+	}
+	if _, err := s.client.UpsertEntity(ctx, b, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		return fmt.Errorf("state: put %s: %w", pk, err)
+	}
+	return nil
+}
+
+// Close implements Store.Close; a TableStore holds nothing to release.
+func (s *TableStore) Close() error { return nil }

@@ -1,0 +1,284 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// Transaction limits of Table Storage: 100 operations and 4 MiB per batch.
+const (
+	maxBatchOps   = 100
+	maxBatchBytes = 3 << 20
+)
+
+// putOp is one record of a Put with its encoded entity.
+type putOp struct {
+	rec    *Indicator
+	entity []byte
+	pk     string
+}
+
+// Put implements Store.Put; see TableStore for the batching.
+func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
+	if err := validate(recs); err != nil {
+		return err
+	}
+	byPK := make(map[string][]putOp)
+	for _, r := range recs {
+		b, err := encodeIndicator(r)
+		if err != nil {
+			return fmt.Errorf("state: put: %w", err)
+		}
+		pk, _ := location(r.Key)
+		byPK[pk] = append(byPK[pk], putOp{rec: r, entity: b, pk: pk})
+	}
+	var chunks [][]putOp
+	for _, pk := range slices.Sorted(maps.Keys(byPK)) {
+		ops := byPK[pk]
+		for len(ops) > 0 {
+			n, size := 0, 0
+			for n < len(ops) && n < maxBatchOps && (n == 0 || size+len(ops[n].entity) <= maxBatchBytes) {
+				size += len(ops[n].entity)
+				n++
+			}
+			chunks = append(chunks, ops[:n])
+			ops = ops[n:]
+		}
+	}
+	var (
+		mu        sync.Mutex
+		conflicts []string
+	)
+	err := parallel(ctx, s.parallel, len(chunks), func(ctx context.Context, i int) error {
+		c, err := s.putChunk(ctx, chunks[i])
+		mu.Lock()
+		conflicts = append(conflicts, c...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(conflicts) > 0 {
+		slices.Sort(conflicts)
+		return &ConflictError{Keys: conflicts}
+	}
+	return nil
+}
+
+// putChunk writes ops (one partition) as a transaction, or entity by entity
+// if the transaction fails, and returns the conflicting keys.
+func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error) {
+	if len(ops) > 1 {
+		actions := make([]aztables.TransactionAction, len(ops))
+		for i, op := range ops {
+			actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: op.entity}
+			if op.rec.ETag != "" {
+				actions[i].ActionType = aztables.TransactionTypeUpdateReplace
+				actions[i].IfMatch = to.Ptr(azcore.ETag(op.rec.ETag))
+			}
+		}
+		capt := &captured{}
+		_, err := s.client.SubmitTransaction(context.WithValue(ctx, captureKey{}, capt), actions, nil)
+		if err == nil {
+			res, perr := batchETags(capt.header.Get("Content-Type"), capt.body)
+			if perr == nil && matchOps(res, ops) {
+				for i, op := range ops {
+					op.rec.ETag = res[i].etag
+				}
+				return nil, nil
+			}
+			// Written, but the new ETags are unknown: read them back.
+			return nil, s.refreshETags(ctx, ops)
+		}
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) {
+			return nil, fmt.Errorf("state: put: transaction: %w", err)
+		}
+		// A failed transaction wrote nothing: find the culprits one by one.
+	}
+	var conflicts []string
+	for _, op := range ops {
+		var (
+			etag azcore.ETag
+			err  error
+		)
+		if op.rec.ETag == "" {
+			var resp aztables.AddEntityResponse
+			resp, err = s.client.AddEntity(ctx, op.entity, nil)
+			etag = resp.ETag
+		} else {
+			var resp aztables.UpdateEntityResponse
+			resp, err = s.client.UpdateEntity(ctx, op.entity, &aztables.UpdateEntityOptions{
+				IfMatch: to.Ptr(azcore.ETag(op.rec.ETag)), UpdateMode: aztables.UpdateModeReplace})
+			etag = resp.ETag
+		}
+		switch {
+		case hasStatus(err, http.StatusConflict, http.StatusPreconditionFailed, http.StatusNotFound):
+			conflicts = append(conflicts, op.rec.Key)
+		case err != nil:
+			return conflicts, fmt.Errorf("state: put: %w", err)
+		default:
+			op.rec.ETag = string(etag)
+		}
+	}
+	return conflicts, nil
+}
+
+// matchOps reports whether the operation results res answer ops, in
+// order: same count and, where the response names it, the same row key.
+func matchOps(res []opResult, ops []putOp) bool {
+	if len(res) != len(ops) {
+		return false
+	}
+	for i, op := range ops {
+		if _, rk := location(op.rec.Key); res[i].rowKey != "" && res[i].rowKey != rk {
+			return false
+		}
+	}
+	return true
+}
+
+// refreshETags sets the ETags of written records from a fresh read.
+func (s *TableStore) refreshETags(ctx context.Context, ops []putOp) error {
+	for _, op := range ops {
+		_, rk := location(op.rec.Key)
+		resp, err := s.client.GetEntity(ctx, op.pk, rk, nil)
+		if err != nil {
+			return fmt.Errorf("state: put: read back: %w", err)
+		}
+		op.rec.ETag = string(resp.ETag)
+	}
+	return nil
+}
+
+// captureKey is the context key under which a *captured asks capturePolicy
+// for a copy of the response: aztables discards the per-operation ETags of
+// a transaction response, so the store reads them itself.
+type captureKey struct{}
+
+type captured struct {
+	header http.Header
+	body   []byte
+}
+
+// capturePolicy copies the final response of requests whose context holds
+// a *captured. It is installed as a per-call policy.
+type capturePolicy struct{}
+
+// Do implements policy.Policy.
+func (capturePolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	c, ok := req.Raw().Context().Value(captureKey{}).(*captured)
+	if err != nil || !ok || resp == nil || resp.Body == nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	c.header, c.body = resp.Header.Clone(), body
+	return resp, err
+}
+
+// opResult is the outcome of one operation of a transaction: its new ETag
+// and, when the response's Location names it, the entity's row key.
+type opResult struct {
+	etag, rowKey string
+}
+
+// batchETags parses a successful transaction response (multipart/mixed
+// holding one changeset of HTTP responses, in request order) and returns
+// the result of each operation.
+func batchETags(contentType string, body []byte) ([]opResult, error) {
+	parts, err := multipartParts(contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) != 1 {
+		return nil, fmt.Errorf("batch response: %d parts, want 1 changeset", len(parts))
+	}
+	inner, err := multipartParts(parts[0].contentType, parts[0].body)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]opResult, 0, len(inner))
+	for _, p := range inner {
+		r, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(p.body)), nil)
+		if err != nil {
+			return nil, fmt.Errorf("batch response: %w", err)
+		}
+		r.Body.Close()
+		if r.StatusCode >= 300 {
+			return nil, fmt.Errorf("batch response: operation status %d", r.StatusCode)
+		}
+		etag := r.Header.Get("ETag")
+		if etag == "" {
+			return nil, errors.New("batch response: operation without ETag")
+		}
+		results = append(results, opResult{etag: etag, rowKey: locationRowKey(r.Header.Get("Location"))})
+	}
+	return results, nil
+}
+
+// locationRowKey extracts the row key from an entity URL ending in
+// (PartitionKey='…',RowKey='…'); "" if there is none. Row keys written by
+// this package are hex, so no quote or percent escapes are involved.
+func locationRowKey(loc string) string {
+	_, after, ok := strings.Cut(loc, "RowKey='")
+	if !ok {
+		return ""
+	}
+	rk, _, ok := strings.Cut(after, "'")
+	if !ok {
+		return ""
+	}
+	return rk
+}
+
+type part struct {
+	contentType string
+	body        []byte
+}
+
+// multipartParts splits a multipart body into its parts.
+func multipartParts(contentType string, body []byte) ([]part, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("batch response: content type: %w", err)
+	}
+	if mt != "multipart/mixed" || params["boundary"] == "" {
+		return nil, fmt.Errorf("batch response: content type %q", mt)
+	}
+	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var parts []part
+	for {
+		p, err := r.NextRawPart()
+		if err == io.EOF {
+			return parts, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("batch response: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(p, int64(len(body))))
+		if err != nil {
+			return nil, fmt.Errorf("batch response: %w", err)
+		}
+		parts = append(parts, part{contentType: p.Header.Get("Content-Type"), body: b})
+	}
+}
