@@ -1,0 +1,99 @@
+// Package app is the single source of truth for the Azure Functions this
+// app defines: their names, triggers, routes and the app settings they
+// reference. The function.json files under functions/ are generated from it
+// (go run ./internal/pack -gen) and the handler registers its routes from it,
+// so the two cannot drift.
+package app
+
+import "strings"
+
+// Trigger is the kind of trigger binding a function has.
+type Trigger string
+
+// The trigger kinds used by this app.
+const (
+	TriggerTimer      Trigger = "timerTrigger"
+	TriggerServiceBus Trigger = "serviceBusTrigger"
+	TriggerHTTP       Trigger = "httpTrigger"
+)
+
+// Function describes one Azure Function.
+type Function struct {
+	Name    string  // function (folder) name, e.g. FeedThreatFox
+	Trigger Trigger // trigger binding type
+	// Feed is the feed name a timer function runs ("" for non-feed
+	// functions). FeedUserLists runs every user-defined list.
+	Feed string
+	// Schedule is the app setting holding the NCRONTAB schedule (timer).
+	Schedule string
+	// Queue is the app setting holding the queue name and Connection the
+	// connection prefix (Service Bus trigger).
+	Queue      string
+	Connection string
+	// Route, Methods and AuthLevel describe an HTTP trigger. Route is
+	// relative to /api.
+	Route     string
+	Methods   []string
+	AuthLevel string
+}
+
+// Path is the path the Functions host calls on the handler: /api/<route>
+// for HTTP functions (request forwarding keeps the original path) and
+// /<Name> for every other trigger.
+func (f Function) Path() string {
+	if f.Trigger == TriggerHTTP {
+		return "/api/" + f.Route
+	}
+	return "/" + f.Name
+}
+
+// UserListsFeed is the Feed value of the timer function that runs every
+// user-defined list (FEED_<NAME>_URL settings that name no built-in feed).
+const UserListsFeed = "userlists"
+
+// The non-feed functions.
+const (
+	FunctionUpload = "UploadIndicators"
+	FunctionSubmit = "SubmitIndicators"
+	FunctionStatus = "Status"
+)
+
+// FeedSetting returns the app setting name for a feed and a suffix:
+// FeedSetting("threatfox-csv", "SCHEDULE") is FEED_THREATFOX_CSV_SCHEDULE.
+func FeedSetting(feed, suffix string) string {
+	n := strings.ToUpper(strings.ReplaceAll(feed, "-", "_"))
+	return "FEED_" + n + "_" + suffix
+}
+
+// Functions returns every function of the app, feeds first, in a stable
+// order. The slice is new on every call.
+func Functions() []Function {
+	// Built-in feed names and their timer function names.
+	feedFunctions := [][2]string{
+		{"threatfox", "FeedThreatFox"},
+		{"threatfox-csv", "FeedThreatFoxCSV"},
+		{"urlhaus", "FeedURLhaus"},
+		{"urlhaus-api", "FeedURLhausAPI"},
+		{"feodotracker", "FeedFeodoTracker"},
+		{"malwarebazaar", "FeedMalwareBazaar"},
+		{"sslbl", "FeedSSLBL"},
+		{"openphish", "FeedOpenPhish"},
+		{"spamhaus-drop", "FeedSpamhausDrop"},
+		{UserListsFeed, "FeedUserLists"},
+	}
+	fs := make([]Function, 0, len(feedFunctions)+3)
+	for _, ff := range feedFunctions {
+		fs = append(fs, Function{
+			Name:     ff[1],
+			Trigger:  TriggerTimer,
+			Feed:     ff[0],
+			Schedule: FeedSetting(ff[0], "SCHEDULE"),
+		})
+	}
+	fs = append(fs,
+		Function{Name: FunctionUpload, Trigger: TriggerServiceBus, Queue: "SERVICEBUS_QUEUE", Connection: "ServiceBusConnection"},
+		Function{Name: FunctionSubmit, Trigger: TriggerHTTP, Route: "indicators", Methods: []string{"post"}, AuthLevel: "function"},
+		Function{Name: FunctionStatus, Trigger: TriggerHTTP, Route: "status", Methods: []string{"get"}, AuthLevel: "function"},
+	)
+	return fs
+}
