@@ -1,0 +1,396 @@
+package queue
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Kind is one of the four directories of a Spool.
+type Kind string
+
+// The spool directories.
+const (
+	KindReady      Kind = "ready"      // waiting for delivery
+	KindInflight   Kind = "inflight"   // delivered, leased, not settled
+	KindDeadLetter Kind = "deadletter" // dead-lettered
+	KindParked     Kind = "parked"     // parked by the uploader
+)
+
+// PossibleKindValues returns every Kind.
+func PossibleKindValues() []Kind {
+	return []Kind{KindReady, KindInflight, KindDeadLetter, KindParked}
+}
+
+// SpoolOptions configure OpenSpool. A nil *SpoolOptions, or a zero field,
+// means the default.
+type SpoolOptions struct {
+	// MaxDeliveryCount is how many deliveries a message gets before it is
+	// dead-lettered (default 5).
+	MaxDeliveryCount int
+	// LockDuration is the lease of a delivery (default 5m).
+	LockDuration time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives warnings about unreadable files (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// NoSync skips every fsync: the spool still survives a killed process
+	// (renames are atomic) but not a power loss or OS crash. For tests and
+	// throwaway runs.
+	NoSync bool
+}
+
+// Spool is a durable local queue in a directory, with the delivery contract
+// of a Service Bus queue: at-least-once delivery under a lease, redelivery
+// after Abandon or an expired lease, dead-lettering after MaxDeliveryCount
+// deliveries with the reason MaxDeliveryCountExceeded, duplicate detection
+// on MessageID, parking and replay.
+//
+// Layout: dir/ready, dir/inflight, dir/deadletter and dir/parked, one file
+// per message named by its MessageID, holding a one-line JSON envelope
+// (properties, delivery count, reasons) and the body; an inflight file's
+// mtime is the end of its lease. Changes are atomic renames of fully
+// written, fsynced files, so a killed process loses nothing: OpenSpool
+// returns inflight messages whose lease expired to ready, counting the
+// interrupted delivery. Against a power loss, published, parked and
+// dead-lettered messages are durable once the call returns (directory
+// fsync); a completed message may come back, and a delivery may be counted
+// twice, both allowed by at-least-once delivery.
+//
+// Differences from Service Bus: duplicate detection looks only at ready and
+// inflight messages (no time window, no memory of completed ones); delivery
+// is FIFO by enqueue order (an abandoned message keeps its place); an
+// expired lease is noticed when Receive finds nothing ready or the spool is
+// opened, not by a timer; a lease can't be renewed and does not survive
+// reopening (the message comes back when it expires); there is no message
+// TTL. A Spool is safe for concurrent use by one process; the directory
+// must not be opened by two processes at once.
+type Spool struct {
+	dir      string
+	maxDeliv int
+	lock     time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
+	noSync   bool
+
+	mu    sync.Mutex
+	index map[Kind]map[string]*envelope // by MessageID
+	ready readyHeap
+	seq   uint64 // last sequence number used
+}
+
+// OpenSpool opens (creating it if needed) the spool in dir, and returns the
+// inflight messages whose lease expired to ready (or to the dead-letter
+// directory when their deliveries are used up). Files it can't read are
+// logged and left alone.
+func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: spool: no directory", ErrInvalidOptions)
+	}
+	s := &Spool{dir: dir, maxDeliv: 5, lock: 5 * time.Minute, now: time.Now, logger: slog.Default(),
+		index: map[Kind]map[string]*envelope{}}
+	if opts != nil {
+		if opts.MaxDeliveryCount > 0 {
+			s.maxDeliv = opts.MaxDeliveryCount
+		}
+		if opts.LockDuration > 0 {
+			s.lock = opts.LockDuration
+		}
+		if opts.Now != nil {
+			s.now = opts.Now
+		}
+		if opts.Logger != nil {
+			s.logger = opts.Logger
+		}
+		s.noSync = opts.NoSync
+	}
+	for _, k := range PossibleKindValues() {
+		if err := s.load(k); err != nil {
+			return nil, err
+		}
+	}
+	for id := range s.index[KindInflight] {
+		// In both after a power loss during a move: the inflight copy is
+		// the later state, and goes back to ready when its lease expires.
+		if s.index[KindReady][id] != nil {
+			_ = os.Remove(s.path(KindReady, id))
+			delete(s.index[KindReady], id)
+		}
+	}
+	for _, env := range s.index[KindReady] {
+		heap.Push(&s.ready, env)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recoverExpired(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Spool) path(k Kind, id string) string {
+	return filepath.Join(s.dir, string(k), fileName(id))
+}
+
+// load indexes the files of one directory, removing leftover temporary
+// files.
+func (s *Spool) load(k Kind) error {
+	d := filepath.Join(s.dir, string(k))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	entries, err := os.ReadDir(d)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	idx := map[string]*envelope{}
+	s.index[k] = idx
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			_ = os.Remove(filepath.Join(d, name)) // an interrupted write
+			continue
+		}
+		if e.IsDir() || !strings.HasSuffix(name, fileExt) {
+			continue
+		}
+		env, err := readHeader(filepath.Join(d, name))
+		if err != nil || fileName(env.ID) != name {
+			s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name, "error", fmt.Sprint(err))
+			continue
+		}
+		if k == KindInflight {
+			// The file records the deliveries before the current one; its
+			// mtime is the end of the current lease.
+			env.DeliveryCount++
+			if info, err := e.Info(); err == nil {
+				env.LockedUntil = info.ModTime()
+			}
+		}
+		idx[env.ID] = env
+		s.seq = max(s.seq, env.Seq)
+	}
+	return nil
+}
+
+// Publish implements Publisher: it writes each batch as a message file in
+// ready. A batch whose MessageID is already ready or inflight is dropped
+// and counted as sent, like Service Bus duplicate detection. It returns an
+// error wrapping ErrInvalidMessage, before writing anything, when a batch
+// can't be encoded.
+func (s *Spool) Publish(ctx context.Context, batches []Batch) (int, error) {
+	msgs := make([]Message, len(batches))
+	for i, b := range batches {
+		m, err := Encode(b)
+		if err != nil {
+			return 0, fmt.Errorf("spool publish: batch %d: %w", i, err)
+		}
+		msgs[i] = m
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sent, pending := 0, 0
+	var err error
+	for i, m := range msgs {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		if _, err = s.enqueue(m, false); err != nil {
+			break
+		}
+		pending += len(batches[i].Objects)
+	}
+	// One directory sync makes every file written above durable.
+	if serr := s.syncDir(filepath.Join(s.dir, string(KindReady))); serr == nil {
+		sent = pending
+	} else if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return sent, fmt.Errorf("spool publish: %w", err)
+	}
+	return sent, nil
+}
+
+// enqueue writes m to ready unless its ID is ready or inflight already.
+// Unless dirSync is set, the caller syncs the ready directory.
+func (s *Spool) enqueue(m Message, dirSync bool) (bool, error) {
+	if s.index[KindReady][m.ID] != nil || s.index[KindInflight][m.ID] != nil {
+		return false, nil
+	}
+	s.seq++
+	env := &envelope{ID: m.ID, Seq: s.seq, ContentType: m.ContentType, Properties: m.Properties,
+		EnqueuedAt: s.now().UTC()}
+	if err := s.writeFile(s.path(KindReady, m.ID), env, m.Body, dirSync); err != nil {
+		return false, err
+	}
+	s.index[KindReady][m.ID] = env
+	heap.Push(&s.ready, env)
+	return true, nil
+}
+
+// Receive delivers the oldest ready message under a lease of LockDuration:
+// it moves it to inflight and increments its DeliveryCount. It returns
+// ErrEmpty when no message is ready (after returning expired leases to
+// ready). The caller settles the message with Complete, Abandon or
+// DeadLetter.
+func (s *Spool) Receive(ctx context.Context) (*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready.Len() == 0 {
+		if err := s.recoverExpired(); err != nil {
+			return nil, err
+		}
+		if s.ready.Len() == 0 {
+			return nil, ErrEmpty
+		}
+	}
+	env := heap.Pop(&s.ready).(*envelope)
+	src, dst := s.path(KindReady, env.ID), s.path(KindInflight, env.ID)
+	_, body, err := readFile(src)
+	if err == nil {
+		err = os.Rename(src, dst)
+	}
+	if err != nil {
+		heap.Push(&s.ready, env)
+		return nil, fmt.Errorf("spool receive: %w", err)
+	}
+	upd := *env
+	upd.DeliveryCount++
+	upd.LockToken = newToken()
+	upd.LockedUntil = s.now().Add(s.lock).UTC()
+	delete(s.index[KindReady], env.ID)
+	s.index[KindInflight][env.ID] = &upd
+	// The lease lives in the file's mtime, for OpenSpool after a crash; if
+	// that fails the lease just looks expired sooner.
+	_ = os.Chtimes(dst, upd.LockedUntil, upd.LockedUntil)
+	if err := s.syncDir(filepath.Dir(dst)); err != nil {
+		// Inflight without a holder: it comes back when the lease ends.
+		return nil, fmt.Errorf("spool receive: %w", err)
+	}
+	return upd.message(body), nil
+}
+
+// leased returns the inflight envelope of msg if msg's lease is current.
+func (s *Spool) leased(msg *Message) (*envelope, error) {
+	env := s.index[KindInflight][msg.ID]
+	if env == nil || msg.lockToken == "" || env.LockToken != msg.lockToken || !s.now().Before(env.LockedUntil) {
+		return nil, fmt.Errorf("spool: message %s: %w", msg.ID, ErrLockLost)
+	}
+	return env, nil
+}
+
+// Complete removes a delivered message: it was processed. It returns
+// ErrLockLost when msg's lease is no longer current.
+func (s *Spool) Complete(msg *Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.leased(msg); err != nil {
+		return err
+	}
+	// No directory sync: after a power loss the message may come back,
+	// which at-least-once delivery allows.
+	if err := os.Remove(s.path(KindInflight, msg.ID)); err != nil {
+		return fmt.Errorf("spool complete: %w", err)
+	}
+	delete(s.index[KindInflight], msg.ID)
+	return nil
+}
+
+// Abandon returns a delivered message to ready for redelivery, noting
+// reason (the error) as its last error. When the message has had
+// MaxDeliveryCount deliveries it is dead-lettered instead, with the reason
+// MaxDeliveryCountExceeded and the last error as description. It returns
+// ErrLockLost when msg's lease is no longer current.
+func (s *Spool) Abandon(msg *Message, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	env, err := s.leased(msg)
+	if err != nil {
+		return err
+	}
+	if env.DeliveryCount >= s.maxDeliv {
+		return s.settle(env, KindDeadLetter, ReasonMaxDeliveryCountExceeded, reason, reason)
+	}
+	return s.settle(env, KindReady, "", "", reason)
+}
+
+// DeadLetter moves a delivered message to the dead-letter directory with a
+// reason and description. It returns ErrLockLost when msg's lease is no
+// longer current.
+func (s *Spool) DeadLetter(msg *Message, reason, description string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	env, err := s.leased(msg)
+	if err != nil {
+		return err
+	}
+	return s.settle(env, KindDeadLetter, reason, description, env.LastError)
+}
+
+// settle moves an inflight message to ready or deadletter, updating its
+// envelope first.
+func (s *Spool) settle(env *envelope, to Kind, reason, description, lastErr string) error {
+	src := s.path(KindInflight, env.ID)
+	_, body, err := readFile(src)
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", to, err)
+	}
+	upd := *env
+	upd.LockToken, upd.LockedUntil, upd.LastError = "", time.Time{}, lastErr
+	if to == KindDeadLetter {
+		upd.Reason, upd.Description = reason, description
+		upd.EnqueuedAt = s.now().UTC()
+		if old := s.index[KindDeadLetter][env.ID]; old != nil {
+			// The same content was dead-lettered before; keep both.
+			upd.ID = replayID(env.ID, s.now())
+		}
+	}
+	if err := s.writeFile(src, &upd, body, false); err != nil {
+		return fmt.Errorf("spool %s: %w", to, err)
+	}
+	if err := s.moveFile(src, s.path(to, upd.ID)); err != nil {
+		return fmt.Errorf("spool %s: %w", to, err)
+	}
+	delete(s.index[KindInflight], env.ID)
+	s.index[to][upd.ID] = &upd
+	if to == KindReady {
+		heap.Push(&s.ready, &upd)
+	}
+	return nil
+}
+
+// recoverExpired returns inflight messages whose lease expired to ready,
+// or dead-letters them when their deliveries are used up. s.mu is held.
+func (s *Spool) recoverExpired() error {
+	now := s.now()
+	var errs []error
+	for _, env := range s.index[KindInflight] {
+		if now.Before(env.LockedUntil) {
+			continue
+		}
+		const why = "lease expired"
+		var err error
+		if env.DeliveryCount >= s.maxDeliv {
+			err = s.settle(env, KindDeadLetter, ReasonMaxDeliveryCountExceeded, why, why)
+		} else {
+			err = s.settle(env, KindReady, "", "", why)
+		}
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("spool: recovering expired leases: %w", err)
+	}
+	return nil
+}
