@@ -1,0 +1,59 @@
+package feed
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+)
+
+const expectSSLBL = "SSLBL CSV with a '# Listingdate,SHA1,Listingreason' header"
+
+// ParseSSLBL parses the SSLBL SSL certificate blacklist (sslblacklist.csv:
+// banner, '# Listingdate,SHA1,Listingreason' header, unquoted rows). Each
+// row becomes a Type x509-sha1 record: SHA1 → Value and ID, Listingdate →
+// FirstSeen, ThreatType botnet_cc, MalwarePrintable the family from the
+// "<Family> C&C" reason (the reason itself in Description), RecordURL
+// https://sslbl.abuse.ch/ssl-certificates/sha1/<sha1>/.
+func ParseSSLBL(ctx context.Context, r io.Reader, emit Emit) (Stats, error) {
+	const format = NameSSLBL
+	br, err := open(r, format, expectSSLBL)
+	if err != nil {
+		return Stats{}, err
+	}
+	t, err := newTable(br, format, expectSSLBL, "sha1")
+	if err != nil {
+		return Stats{}, err
+	}
+	cDate, cSHA1, cReason := t.col("listingdate"), t.col("sha1"), t.col("listingreason")
+	e := newEmitter(ctx, emit)
+	for {
+		rec, err := t.next()
+		if err == io.EOF {
+			return e.stats, nil
+		}
+		if err != nil {
+			return e.stats, err
+		}
+		sha1 := field(rec, cSHA1)
+		if sha1 == "" {
+			e.stats.skip("empty_value")
+			continue
+		}
+		reason := field(rec, cReason)
+		r := e.record()
+		r.Source = NameSSLBL
+		r.ID = sha1
+		r.Value = sha1
+		r.Type = ioc.TypeX509SHA1
+		r.ThreatType = "botnet_cc"
+		r.FirstSeen = csvTime(&e.stats, rec, cDate, "listingdate")
+		r.Description = reason
+		r.MalwarePrintable = strings.TrimSpace(strings.TrimSuffix(reason, " C&C"))
+		r.RecordURL = "https://sslbl.abuse.ch/ssl-certificates/sha1/" + sha1 + "/"
+		if err := e.send(r); err != nil {
+			return e.stats, err
+		}
+	}
+}
