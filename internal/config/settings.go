@@ -1,0 +1,79 @@
+package config
+
+import (
+	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+)
+
+// Setting documents one app setting.
+type Setting struct {
+	Name    string
+	Default string // "" = none
+	Doc     string
+	Secret  bool // never logged; in Azure a Key Vault reference
+	Azure   bool // must be set in Azure (infra sets it)
+}
+
+// Settings returns every setting the code reads, global ones first, then
+// the per-feed settings of every built-in feed. User-defined lists use the
+// same FEED_<NAME>_… names.
+func Settings() []Setting {
+	s := []Setting{
+		{Name: "SENTINEL_WORKSPACE_ID", Doc: "Sentinel (Log Analytics) workspace ID, a GUID. Empty in local mode: the STIX objects are written to a bundle file instead.", Azure: true},
+		{Name: "SENTINEL_API", Default: "stix-objects", Doc: "`stix-objects` (STIX objects upload API, 2024-02-01-preview) or `legacy` (upload-indicators API).", Azure: true},
+		{Name: "SENTINEL_ENDPOINT", Doc: "Base URL override for the upload API. A plain-http loopback URL sends no bearer token (local testing against a fake)."},
+		{Name: "SENTINEL_SOURCE_SYSTEM", Default: "feeds2sentinel", Doc: "`sourcesystem` of every upload (1-256 characters, not `Microsoft Sentinel`). Keep it stable: Sentinel keys objects by source system and id.", Azure: true},
+		{Name: "SENTINEL_REQUESTS_PER_MINUTE", Default: "95", Doc: "Client-side request limit per instance (Sentinel allows 100 per minute per identity).", Azure: true},
+		{Name: "ServiceBusConnection__fullyQualifiedNamespace", Doc: "Service Bus namespace host (identity-based connection). Empty in local mode: a local spool directory is the queue.", Azure: true},
+		{Name: "SERVICEBUS_QUEUE", Default: "sentinel-upload", Doc: "Queue the feed functions send to and UploadIndicators is triggered by.", Azure: true},
+		{Name: "SERVICEBUS_PARKED_QUEUE", Default: "<SERVICEBUS_QUEUE>-parked", Doc: "Queue holding batches Sentinel rejected permanently (400/401/403/404), with the reason; `handler replay` moves them back.", Azure: true},
+		{Name: "ABUSECH_AUTH_KEY", Doc: "abuse.ch Auth-Key (free at https://auth.abuse.ch/). Without it, sources that require it are skipped with a hint.", Secret: true, Azure: true},
+		{Name: "AZURE_CLIENT_ID", Doc: "Client ID of the user-assigned managed identity (azidentity convention).", Azure: true},
+		{Name: "STATE_STORE", Default: "table if a table service is configured, else file", Doc: "`table` (Azure Table Storage) or `file` (local file)."},
+		{Name: "STATE_TABLE_SERVICE_URL", Default: "https://<AzureWebJobsStorage__accountName>.table.core.windows.net/", Doc: "Table service URL of the state store (identity-based)."},
+		{Name: "STATE_TABLE_NAME", Default: "feeds2sentinel", Doc: "Table holding indicator state, run status and fetch cursors.", Azure: true},
+		{Name: "STATE_CONNECTION_STRING", Doc: "Development only (Azurite): a storage connection string for the state store."},
+		{Name: "STATE_FILE", Default: "<F2S_DATA_DIR>/state.jsonl", Doc: "Local state file (file store)."},
+		{Name: "AzureWebJobsStorage__accountName", Doc: "Functions host storage account; its table service is the default state store.", Azure: true},
+		{Name: "INDICATOR_REFRESH_INTERVAL", Default: "7d", Doc: "Re-upload an indicator still reported by a source this long after its last upload (at most 13d: TI map rules look back 14 days).", Azure: true},
+		{Name: "REVOCATION_GRACE_PERIOD", Default: "48h", Doc: "How long a complete-list source may stop listing an indicator before it is revoked.", Azure: true},
+		{Name: "ALLOWLIST_EXTRA", Doc: "Extra allowlist entries (IP, CIDR, domain, *.domain), comma-separated.", Azure: true},
+		{Name: "ALLOWLIST_REPLACE_BUILTIN", Default: "false", Doc: "true = use only ALLOWLIST_EXTRA, not the built-in allowlist.", Azure: true},
+		{Name: "DEFAULT_TLP", Default: "clear", Doc: "TLP 2.0 marking of feed indicators: clear, green, amber, amber+strict, red.", Azure: true},
+		{Name: "SUBMIT_MAX_BYTES", Default: "5242880", Doc: "Largest accepted submission body (bytes)."},
+		{Name: "SUBMIT_MAX_ITEMS", Default: "10000", Doc: "Most items in one submission."},
+		{Name: "MANUAL_CONFIDENCE", Default: "70", Doc: "Confidence of submitted indicators that state none.", Azure: true},
+		{Name: "MANUAL_LIFETIME", Default: "30d", Doc: "Lifetime of submitted indicators that state none.", Azure: true},
+		{Name: "MANUAL_SOURCE", Default: "manual", Doc: "Source name of submissions that give none."},
+		{Name: "F2S_DATA_DIR", Default: ".f2s", Doc: "Local mode: directory of the spool, state file and STIX bundle."},
+		{Name: "LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error."},
+		{Name: "INVOCATION_TIMEOUT", Default: "9m", Doc: "Deadline of one function invocation (below host.json functionTimeout)."},
+	}
+	for _, f := range builtinFeeds() {
+		s = append(s, feedSettings(f)...)
+	}
+	s = append(s, Setting{Name: app.FeedSetting(app.UserListsFeed, "SCHEDULE"), Default: defaultUserListsSchedule,
+		Doc: "NCRONTAB schedule of FeedUserLists, which runs every user-defined list (FEED_<NAME>_URL with a name that is not built in).", Azure: true})
+	return s
+}
+
+func feedSettings(f Feed) []Setting {
+	n := func(suffix string) string { return app.FeedSetting(f.Name, suffix) }
+	enabled := "false"
+	if f.Enabled {
+		enabled = "true"
+	}
+	out := []Setting{
+		{Name: n("ENABLED"), Default: enabled, Doc: "Run the " + f.Name + " feed.", Azure: true},
+		{Name: n("SCHEDULE"), Default: f.Schedule, Doc: "NCRONTAB schedule (UTC) of the " + f.Name + " timer.", Azure: true},
+		{Name: n("URL"), Default: "built in", Doc: "Override the " + f.Name + " URL."},
+		{Name: n("CONFIDENCE"), Default: "source default", Doc: "Confidence when the record has none."},
+		{Name: n("MIN_CONFIDENCE"), Default: "0", Doc: "Drop records below this confidence (logged, counted)."},
+		{Name: n("LABELS"), Doc: "Extra labels, comma-separated."},
+		{Name: n("TLP"), Default: "DEFAULT_TLP", Doc: "TLP marking of this feed's indicators."},
+	}
+	out = append(out, Setting{Name: n("LIFETIME_<TYPE>"), Default: "IP 14d, CIDR 14d, DOMAIN 30d, URL 30d, HASH 365d, EMAIL 30d, X509 365d", Doc: "Validity after last seen, per type (IP, CIDR, DOMAIN, URL, HASH, EMAIL, X509)."})
+	if f.Name == "threatfox" {
+		out = append(out, Setting{Name: n("DAYS"), Default: "1", Doc: "ThreatFox get_iocs look-back in days (1-7)."})
+	}
+	return out
+}
