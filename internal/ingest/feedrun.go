@@ -1,0 +1,171 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
+)
+
+// ErrSkipped is returned (wrapped) when a feed was not run on purpose: it
+// is disabled, needs an Auth-Key that is not set, or ran too recently.
+var ErrSkipped = errors.New("feed skipped")
+
+// FeedSpec is a feed to run: its built-in (or user-defined) source and its
+// settings.
+type FeedSpec struct {
+	Source feed.Source
+	Config config.Feed
+}
+
+// conditionalMaxAge is how long after a full processing of a feed the
+// fetcher may send validators (ETag/Last-Modified): an unchanged dump is
+// then not downloaded again, yet indicators still listed are refreshed at
+// least daily.
+const conditionalMaxAge = 24 * time.Hour
+
+// RunFeed runs one feed once. It returns the report and, for failed runs,
+// an error saying what went wrong; a skipped run returns an error wrapping
+// ErrSkipped. The status record of the feed is updated either way.
+func (p *Pipeline) RunFeed(ctx context.Context, spec FeedSpec) (*Report, error) {
+	rep := &Report{Feed: spec.Config.Name, Start: p.now()}
+	err := p.runFeed(ctx, spec, rep)
+	rep.End = p.now()
+	rep.Elapsed = rep.End.Sub(rep.Start)
+	switch {
+	case err == nil:
+		if rep.Outcome == "" {
+			rep.Outcome = OutcomeSucceeded
+		}
+	case errors.Is(err, ErrSkipped):
+		rep.Outcome = OutcomeSkipped
+		rep.Reason = err.Error()
+	default:
+		rep.Outcome = OutcomeFailed
+		rep.Reason = err.Error()
+	}
+	if serr := p.saveStatus(ctx, spec, rep); serr != nil {
+		p.logger().Warn("feed status not saved", "feed", rep.Feed, "error", serr)
+	}
+	return rep, err
+}
+
+func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) error {
+	src, cfg := spec.Source, spec.Config
+	if !cfg.Enabled {
+		return fmt.Errorf("%s: %w: disabled (%s=false)", cfg.Name, ErrSkipped, settingName(cfg.Name, "ENABLED"))
+	}
+	if src.RequiresKey && p.AuthKey == "" {
+		return fmt.Errorf("%s: %w: needs an abuse.ch Auth-Key; set ABUSECH_AUTH_KEY (free at https://auth.abuse.ch/)", cfg.Name, ErrSkipped)
+	}
+	now := p.now()
+	cur, err := p.Store.Cursor(ctx, cfg.Name)
+	if err != nil {
+		return fmt.Errorf("%s: read fetch cursor: %w", cfg.Name, err)
+	}
+	if src.MinInterval > 0 && !cur.LastFetch.IsZero() && now.Sub(cur.LastFetch) < src.MinInterval {
+		return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads",
+			cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
+	}
+	req, err := p.request(spec)
+	if err != nil {
+		return err
+	}
+	if !cur.LastFetch.IsZero() && now.Sub(cur.LastFetch) < conditionalMaxAge {
+		req.ETag, req.LastModified = cur.ETag, cur.LastModified
+	}
+	resp, err := p.Fetcher.Fetch(ctx, req)
+	if errors.Is(err, fetch.ErrNotModified) {
+		rep.Outcome = OutcomeNotModified
+		return nil
+	}
+	if err != nil {
+		return err // fetch errors already name the feed
+	}
+	defer resp.Body.Close()
+
+	run := p.newRun(spec, now)
+	stats, perr := src.Parse(ctx, resp.Body, run.add)
+	rep.Counts = run.counts
+	if perr != nil {
+		// Never enqueue half-parsed garbage: everything this run built is
+		// dropped and the run fails.
+		return fmt.Errorf("%s: parse: %w", cfg.Name, perr)
+	}
+	for reason, n := range stats.SkippedBy {
+		for i := 0; i < n; i++ {
+			run.counts.reject(ioc.Reason(reason))
+		}
+		run.counts.Fetched += n
+	}
+	if err := p.commit(ctx, run); err != nil {
+		rep.Counts = run.counts
+		return err
+	}
+	rep.Counts = run.counts
+	if err := p.Store.PutCursor(ctx, cfg.Name, state.Cursor{ETag: resp.ETag, LastModified: resp.LastModified, LastFetch: now}); err != nil {
+		p.logger().Warn("fetch cursor not saved", "feed", cfg.Name, "error", err)
+	}
+	return nil
+}
+
+func settingName(feed, suffix string) string {
+	return "FEED_" + upperKey(feed) + "_" + suffix
+}
+
+func upperKey(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c == '-':
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// request builds the fetch request of a feed from its source and settings.
+func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
+	src, cfg := spec.Source, spec.Config
+	u := cfg.URL
+	if u == "" {
+		u = src.DefaultURL
+	}
+	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method}
+	if src.Body != nil {
+		body, ctype := src.Body(feed.BodyOptions{Days: cfg.Days})
+		req.Body, req.ContentType = body, ctype
+	}
+	if src.AbuseCH {
+		// The setting is named in errors even when no key is set, so a
+		// 401 says which setting to fill in.
+		req.AuthKey = p.AuthKey
+		req.AuthKeySetting = "ABUSECH_AUTH_KEY"
+		req.AuthKeyURL = "https://auth.abuse.ch/"
+	}
+	return req, nil
+}
+
+// stixOptions returns the STIX build options of a feed.
+func stixOptions(spec FeedSpec, now time.Time) *stix.Options {
+	conf := spec.Config.Confidence
+	if conf == 0 {
+		conf = spec.Source.DefaultConfidence
+	}
+	return &stix.Options{
+		Now:               func() time.Time { return now },
+		Lifetimes:         spec.Config.Lifetimes,
+		DefaultConfidence: conf,
+		TLP:               spec.Config.TLP,
+		Labels:            spec.Config.Labels,
+	}
+}

@@ -1,0 +1,145 @@
+package ingest_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel/sentineltest"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
+)
+
+// feodo builds a Feodo Tracker ipblocklist.json with the given IPs.
+func feodo(ips ...string) []byte {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, ip := range ips {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"ip_address":%q,"port":443,"status":"online","hostname":null,"as_number":16276,"as_name":"OVH","country":"FR","first_seen":"2026-10-30 07:44:46","last_online":"2026-11-01","malware":"QakBot"}`, ip)
+	}
+	b.WriteString("]")
+	return []byte(b.String())
+}
+
+func ipID(ip string) string {
+	return stix.IndicatorID(ioc.Observable{Type: ioc.TypeIPv4, Value: ip}, 0)
+}
+
+func TestLifecycleNewUnchangedRefreshRevoke(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	spec := h.spec("feodotracker", "/feodo.json")
+	h.feeds.set("/feodo.json", feodo("51.178.161.32", "142.44.247.57", "37.187.115.122", "10.1.2.3"))
+
+	rep := h.run(spec)
+	if rep.Counts.New != 3 || rep.Counts.Rejected["reserved_address"] != 1 || rep.Counts.Enqueued != 3 {
+		t.Fatalf("first run counts = %+v", rep.Counts)
+	}
+	h.drain()
+	act := h.active()
+	for _, ip := range []string{"51.178.161.32", "142.44.247.57", "37.187.115.122"} {
+		if !act[ipID(ip)] {
+			t.Errorf("%s not active in Sentinel", ip)
+		}
+	}
+	h.validateAll()
+
+	// An hour later, same list: nothing is uploaded.
+	h.clock.Advance(time.Hour)
+	rep = h.run(spec)
+	if rep.Counts.Unchanged != 3 || rep.Counts.Enqueued != 0 {
+		t.Fatalf("unchanged run counts = %+v", rep.Counts)
+	}
+	h.drain()
+	if n := h.sentinel.Uploads(ipID("51.178.161.32")); n != 1 {
+		t.Errorf("uploads after unchanged run = %d, want 1", n)
+	}
+
+	// After the refresh interval it is re-uploaded, still active.
+	h.clock.Advance(7 * 24 * time.Hour)
+	rep = h.run(spec)
+	if rep.Counts.Refreshed != 3 {
+		t.Fatalf("refresh run counts = %+v", rep.Counts)
+	}
+	h.drain()
+	if n := h.sentinel.Uploads(ipID("51.178.161.32")); n != 2 {
+		t.Errorf("uploads after refresh = %d, want 2", n)
+	}
+
+	// One IP leaves the complete list: kept during the grace period, then revoked.
+	h.feeds.set("/feodo.json", feodo("51.178.161.32", "142.44.247.57"))
+	h.clock.Advance(time.Hour)
+	rep = h.run(spec)
+	if rep.Counts.Revoked != 0 {
+		t.Fatalf("revoked inside the grace period: %+v", rep.Counts)
+	}
+	h.clock.Advance(49 * time.Hour)
+	rep = h.run(spec)
+	if rep.Counts.Revoked != 1 {
+		t.Fatalf("want 1 revoked after the grace period: %+v", rep.Counts)
+	}
+	h.drain()
+	if h.active()[ipID("37.187.115.122")] {
+		t.Error("delisted IP still active in Sentinel after revocation")
+	}
+
+	// It comes back: a new id (revision 1), never the revoked one.
+	h.feeds.set("/feodo.json", feodo("51.178.161.32", "142.44.247.57", "37.187.115.122"))
+	h.clock.Advance(time.Hour)
+	rep = h.run(spec)
+	if rep.Counts.New != 1 {
+		t.Fatalf("returning IOC counts = %+v", rep.Counts)
+	}
+	h.drain()
+	rev1 := stix.IndicatorID(ioc.Observable{Type: ioc.TypeIPv4, Value: "37.187.115.122"}, 1)
+	if act := h.active(); !act[rev1] || act[ipID("37.187.115.122")] {
+		t.Errorf("returning IOC: revision 1 active=%v, revoked id active=%v", act[rev1], act[ipID("37.187.115.122")])
+	}
+
+	// An active indicator becomes allowlisted: revoked.
+	al, err := ioc.ParseAllowlist("142.44.247.57")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p.Policy = &ioc.Policy{Extra: al}
+	h.clock.Advance(time.Hour)
+	rep = h.run(spec)
+	if rep.Counts.Revoked != 1 || rep.Counts.Rejected["allowlisted"] != 1 {
+		t.Fatalf("allowlisting counts = %+v", rep.Counts)
+	}
+	h.drain()
+	if h.active()[ipID("142.44.247.57")] {
+		t.Error("allowlisted IP still active")
+	}
+	h.validateAll()
+}
+
+func TestCrossFeedMerge(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	h.feeds.set("/a.txt", []byte("# list a\n203.0.114.7\nmalicious-site.top\n"))
+	h.feeds.set("/b.txt", []byte("; list b\nmalicious-site.top\n"))
+	a, b := h.userList("list-a", "/a.txt", false), h.userList("list-b", "/b.txt", false)
+	a.Config.Labels, b.Config.Labels = []string{"from-a"}, []string{"from-b"}
+	if rep := h.run(a); rep.Counts.New != 2 {
+		t.Fatalf("list a: %+v", rep.Counts)
+	}
+	h.clock.Advance(time.Minute)
+	if rep := h.run(b); rep.Counts.Changed != 1 {
+		t.Fatalf("list b should change the shared indicator: %+v", rep.Counts)
+	}
+	h.drain()
+	id := stix.IndicatorID(ioc.Observable{Type: ioc.TypeDomain, Value: "malicious-site.top"}, 0)
+	raw, ok := h.sentinel.Object("feeds2sentinel-test", id)
+	if !ok {
+		t.Fatal("merged indicator not in Sentinel")
+	}
+	for _, want := range []string{"from-a", "from-b", "list-a", "list-b"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("merged indicator lacks %q: %s", want, raw)
+		}
+	}
+	h.validateAll()
+}

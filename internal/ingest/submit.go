@@ -1,0 +1,260 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
+)
+
+// SubmitError is a submission refused as a whole: nothing of it is queued.
+// Status is the HTTP status the handler answers with.
+type SubmitError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// Error implements error.
+func (e *SubmitError) Error() string { return e.Code + ": " + e.Message }
+
+// Submissions is the ad hoc submission use case.
+type Submissions struct {
+	Pipeline *Pipeline
+	// Settings: defaults for manual entries.
+	MaxItems   int
+	Confidence int
+	Lifetime   time.Duration
+	Source     string
+	TLP        string
+}
+
+// SubmitRequest is one submission.
+type SubmitRequest struct {
+	ContentType string
+	Body        []byte
+	DryRun      bool
+	// Principal is the caller's identity when the platform supplies one.
+	Principal string
+}
+
+// ItemResult is the outcome of one submitted item.
+type ItemResult struct {
+	Input   string `json:"input"`
+	Status  string `json:"status"` // accepted or rejected
+	ID      string `json:"id,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// SubmitResponse is the answer to a submission.
+type SubmitResponse struct {
+	Source   string            `json:"source"`
+	DryRun   bool              `json:"dry_run"`
+	Accepted int               `json:"accepted"`
+	Rejected int               `json:"rejected"`
+	Enqueued int               `json:"enqueued"`
+	Results  []ItemResult      `json:"results"`
+	Objects  []json.RawMessage `json:"objects,omitempty"`
+}
+
+// item is one decoded submission item, before normalization.
+type item struct {
+	input string
+	rec   ioc.Record
+	err   error // decoding error of this item
+}
+
+// defaults are request-level defaults.
+type defaults struct {
+	Source     string   `json:"source"`
+	Labels     []string `json:"labels"`
+	Confidence *int     `json:"confidence"`
+	TLP        string   `json:"tlp"`
+	Lifetime   string   `json:"lifetime"`
+}
+
+// Submit decodes, normalizes and (unless DryRun) enqueues a submission.
+func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitResponse, error) {
+	if len(bytes.TrimSpace(req.Body)) == 0 {
+		return nil, &SubmitError{Status: 400, Code: "empty", Message: "the submission is empty: send a JSON array of IOCs, a STIX 2.1 bundle, or text"}
+	}
+	mt, _, err := mime.ParseMediaType(req.ContentType)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(req.ContentType))
+	}
+	var items []item
+	var d defaults
+	switch mt {
+	case "application/json", "application/stix+json", "application/vnd.oasis.stix+json", "application/taxii+json":
+		items, d, err = decodeJSON(req.Body)
+	case "text/plain", "text/markdown", "text/csv":
+		items = extractText(string(req.Body))
+	default:
+		return nil, &SubmitError{Status: 415, Code: "unsupported_media_type",
+			Message: fmt.Sprintf("Content-Type %q is not supported: use application/json, application/stix+json or text/plain", mt)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, &SubmitError{Status: 400, Code: "empty", Message: "the submission holds no items (text: no IOC found)"}
+	}
+	if max := s.maxItems(); len(items) > max {
+		return nil, &SubmitError{Status: 413, Code: "too_many_items", Message: fmt.Sprintf("%d items; at most %d per submission", len(items), max)}
+	}
+	spec, err := s.spec(d, req.Principal)
+	if err != nil {
+		return nil, err
+	}
+	p := s.Pipeline
+	now := p.now()
+	r := p.newRun(spec, now)
+	resp := &SubmitResponse{Source: spec.Config.Name, DryRun: req.DryRun}
+	for i := range items {
+		it := &items[i]
+		res := ItemResult{Input: truncate(it.input, 256)}
+		if it.err == nil {
+			it.rec.Source = spec.Config.Name
+			applyDefaults(&it.rec, d, now)
+			var ind *stix.Indicator
+			ind, it.err = buildIndicator(&it.rec, r.policy, 0, r.opts)
+			if it.err == nil {
+				res.Status, res.ID, res.Value, res.Type = "accepted", ind.ID, ind.Observable.Value, string(ind.Observable.Type)
+				key := ind.Observable.Key()
+				if old, ok := r.byKey[key]; ok {
+					r.byKey[key] = stix.Merge(old, ind, now)
+				} else {
+					r.byKey[key] = ind
+					r.order = append(r.order, key)
+					r.seen[key] = stateSeen(spec.Config.Name, now)
+				}
+				resp.Accepted++
+			}
+		}
+		if it.err != nil {
+			res.Status = "rejected"
+			res.Reason, res.Message = string(ioc.ReasonInvalid), it.err.Error()
+			var rj *ioc.Rejection
+			if errors.As(it.err, &rj) {
+				res.Reason, res.Message = string(rj.Reason), rj.Detail
+			}
+			resp.Rejected++
+		}
+		resp.Results = append(resp.Results, res)
+	}
+	if req.DryRun {
+		for _, key := range r.order {
+			b, _ := json.Marshal(r.byKey[key])
+			resp.Objects = append(resp.Objects, b)
+		}
+		if len(r.order) > 0 {
+			b, _ := json.Marshal(stix.NewSourceIdentity(spec.Config.Name))
+			resp.Objects = append([]json.RawMessage{b}, resp.Objects...)
+		}
+		return resp, nil
+	}
+	if len(r.order) == 0 {
+		return resp, nil
+	}
+	rep := &Report{Feed: spec.Config.Name, Start: now, Outcome: OutcomeSucceeded}
+	r.counts.Fetched = len(items)
+	for _, res := range resp.Results {
+		if res.Status == "rejected" {
+			r.counts.reject(ioc.Reason(res.Reason))
+		}
+	}
+	err = p.commit(ctx, r)
+	rep.Counts, rep.End = r.counts, p.now()
+	if err != nil {
+		rep.Outcome, rep.Reason = OutcomeFailed, err.Error()
+	}
+	if serr := p.saveStatus(ctx, spec, rep); serr != nil {
+		p.logger().Warn("submission status not saved", "source", rep.Feed, "error", serr)
+	}
+	if err != nil {
+		return resp, err
+	}
+	resp.Enqueued = r.counts.Enqueued
+	return resp, nil
+}
+
+func (s *Submissions) maxItems() int {
+	if s.MaxItems > 0 {
+		return s.MaxItems
+	}
+	return 10000
+}
+
+// spec is the pseudo-feed a submission runs as.
+func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
+	source := strings.TrimSpace(d.Source)
+	if source == "" {
+		source = s.Source
+		if principal != "" {
+			source += ":" + principal
+		}
+	}
+	if source == "" {
+		source = "manual"
+	}
+	if len(source) > 100 {
+		return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source", Message: "source must be at most 100 characters"}
+	}
+	tlp := s.TLP
+	if d.TLP != "" {
+		if _, err := stix.TLPMarkingID(d.TLP); err != nil {
+			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_tlp", Message: fmt.Sprintf("tlp %q: use clear, green, amber, amber+strict or red", d.TLP)}
+		}
+		tlp = d.TLP
+	}
+	conf := s.Confidence
+	if d.Confidence != nil {
+		if *d.Confidence < 0 || *d.Confidence > 100 {
+			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_confidence", Message: "confidence must be 0-100"}
+		}
+		conf = *d.Confidence
+	}
+	life := s.Lifetime
+	if d.Lifetime != "" {
+		l, err := config.ParseDuration(d.Lifetime)
+		if err != nil || l <= 0 {
+			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h", d.Lifetime)}
+		}
+		life = l
+	}
+	lifetimes := map[ioc.Type]time.Duration{}
+	if life > 0 {
+		for _, t := range ioc.PossibleTypeValues() {
+			lifetimes[t] = life
+		}
+	}
+	return FeedSpec{
+		Source: feed.Source{Name: source, DefaultConfidence: conf},
+		Config: config.Feed{Name: source, Enabled: true, Confidence: conf, TLP: tlp, Labels: d.Labels, Lifetimes: lifetimes},
+	}, nil
+}
+
+func applyDefaults(rec *ioc.Record, d defaults, now time.Time) {
+	if rec.FirstSeen.IsZero() {
+		rec.FirstSeen = now
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
