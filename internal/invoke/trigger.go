@@ -98,6 +98,13 @@ func DecodeServiceBus(req *Request, binding string) (*ServiceBusMessage, error) 
 		binding = ServiceBusBinding
 	}
 	raw, ok := req.Data[binding]
+	if !ok && len(req.Data) == 1 {
+		// A function.json whose binding has another name: the trigger is
+		// the only input, so take it.
+		for _, v := range req.Data {
+			raw, ok = v, true
+		}
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNoBinding, binding)
 	}
