@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
+)
+
+func cmdServe(ctx context.Context, e *env, _ []string) error {
+	logger := newLogger(e.stdout, e.vars["LOG_LEVEL"])
+	addr := invoke.Addr(func(k string) string { return e.vars[k] })
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	// Listen first, then build: the host polls GET / and gives up after
+	// 30 s, while building may need a token and a table round trip.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	cfg, err := config.Load(e.vars, config.ModeHost)
+	if err != nil {
+		ln.Close()
+		logger.Error("configuration invalid; fix the app settings and restart", "error", err)
+		return fmt.Errorf("configuration: %w", err)
+	}
+	d, err := build(ctx, cfg, logger, true)
+	if err != nil {
+		ln.Close()
+		logger.Error("start-up failed", "error", err)
+		return err
+	}
+	defer d.Close()
+	mux, err := routes(d)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	logger.Info("serving", "addr", addr, "functions", len(app.Functions()))
+	return invoke.Serve(ctx, invoke.ServeOptions{Listener: ln, Handler: mux, Logger: logger})
+}
+
+// routes registers one handler per app.Function at the path the host calls.
+func routes(d *deps) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	specs, err := feedSpecs(d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	hopts := &invoke.HandlerOptions{Logger: d.logger, Timeout: d.cfg.InvocationTimeout}
+	for _, fn := range app.Functions() {
+		switch fn.Trigger {
+		case app.TriggerTimer:
+			mux.Handle("POST "+fn.Path(), invoke.Handler(fn.Name, timerFunc(d, fn, specs), hopts))
+		case app.TriggerServiceBus:
+			mux.Handle("POST "+fn.Path(), invoke.Handler(fn.Name, uploadFunc(d), hopts))
+		case app.TriggerHTTP:
+			switch fn.Name {
+			case app.FunctionSubmit:
+				mux.Handle(fn.Path(), submitHandler(d))
+			case app.FunctionStatus:
+				mux.Handle(fn.Path(), statusHandler(d))
+			default:
+				return nil, fmt.Errorf("no handler for HTTP function %s", fn.Name)
+			}
+		default:
+			return nil, fmt.Errorf("no handler for trigger %s of %s", fn.Trigger, fn.Name)
+		}
+	}
+	return mux, nil
+}
+
+// timerFunc runs a feed (or, for FeedUserLists, every user list).
+func timerFunc(d *deps, fn app.Function, specs []ingest.FeedSpec) invoke.Func {
+	return func(ctx context.Context, inv *invoke.Invocation) (*invoke.Response, error) {
+		if t, err := invoke.DecodeTimer(inv.Request); err == nil && t.IsPastDue {
+			inv.Logger.Warn("timer is past due")
+		}
+		var run []ingest.FeedSpec
+		for _, s := range specs {
+			if s.Config.Name == fn.Feed || (fn.Feed == app.UserListsFeed && s.Config.User) {
+				run = append(run, s)
+			}
+		}
+		resp := &invoke.Response{}
+		var errs []error
+		p := d.pipeline()
+		p.Logger = inv.Logger
+		for _, s := range run {
+			rep, err := p.RunFeed(ctx, s)
+			b, _ := json.Marshal(rep)
+			resp.Logs = append(resp.Logs, string(b))
+			inv.Logger.Info("feed run", "feed", rep.Feed, "outcome", string(rep.Outcome), "fetched", rep.Counts.Fetched,
+				"rejected", rep.Counts.RejectedTotal(), "new", rep.Counts.New, "changed", rep.Counts.Changed,
+				"unchanged_skipped", rep.Counts.Unchanged, "refreshed", rep.Counts.Refreshed, "revoked", rep.Counts.Revoked,
+				"enqueued", rep.Counts.Enqueued, "reason", rep.Reason)
+			if err != nil && !errors.Is(err, ingest.ErrSkipped) {
+				errs = append(errs, err)
+			}
+		}
+		if len(run) == 0 {
+			resp.Logs = append(resp.Logs, "no feed configured for "+fn.Name)
+		}
+		return resp, errors.Join(errs...)
+	}
+}
+
+// uploadFunc uploads one Service Bus message.
+func uploadFunc(d *deps) invoke.Func {
+	return func(ctx context.Context, inv *invoke.Invocation) (*invoke.Response, error) {
+		m, err := invoke.DecodeServiceBus(inv.Request, invoke.ServiceBusBinding)
+		switch {
+		case errors.Is(err, invoke.ErrUnexpectedBody):
+			// Not JSON in any form: it can never upload. Hand the raw
+			// value on; Upload parks it with the reason.
+			for _, raw := range inv.Request.Data {
+				m.Body = raw
+			}
+		case err != nil:
+			return nil, fmt.Errorf("decode Service Bus message: %w", err)
+		}
+		u := d.uploads()
+		u.Logger = inv.Logger
+		res, err := u.Upload(ctx, queue.Message{ID: m.MessageID, Body: m.Body, DeliveryCount: m.DeliveryCount, ContentType: m.ContentType})
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(res)
+		return &invoke.Response{Logs: []string{string(b)}}, nil
+	}
+}
+
+// writeJSON renders v into a buffer first so a failed encode never leaves a
+// half-written response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"response encoding failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func submitHandler(d *deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			return
+		}
+		max := d.cfg.Submit.MaxBytes
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes (SUBMIT_MAX_BYTES)", max))
+				return
+			}
+			writeError(w, http.StatusBadRequest, "bad_body", "could not read the body: "+err.Error())
+			return
+		}
+		dry, _ := strconv.ParseBool(r.URL.Query().Get("dry_run"))
+		resp, err := d.submissions().Submit(r.Context(), ingest.SubmitRequest{
+			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
+			Principal: r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME"),
+		})
+		var se *ingest.SubmitError
+		switch {
+		case errors.As(err, &se):
+			writeError(w, se.Status, se.Code, se.Message)
+		case err != nil:
+			d.logger.Error("submission failed", "error", err)
+			writeError(w, http.StatusServiceUnavailable, "enqueue_failed", "the submission was valid but could not be queued; retry later")
+		default:
+			writeJSON(w, http.StatusAccepted, resp)
+		}
+	})
+}
+
+func statusHandler(d *deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET")
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+			return
+		}
+		doc, err := statusDoc(r.Context(), d.cfg, d.store)
+		if err != nil {
+			d.logger.Error("status failed", "error", err)
+			writeError(w, http.StatusServiceUnavailable, "state_unavailable", "the state store could not be read")
+			return
+		}
+		writeJSON(w, http.StatusOK, doc)
+	})
+}
