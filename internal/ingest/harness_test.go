@@ -73,9 +73,20 @@ type harness struct {
 	p        *ingest.Pipeline
 	up       *ingest.Uploads
 	dir      string
+	hopts    harnessOptions
+}
+
+// harnessOptions tunes the client side of a harness.
+type harnessOptions struct {
+	tryTimeout time.Duration
+	publisher  func(queue.Publisher) queue.Publisher // wraps the spool
 }
 
 func newHarness(t *testing.T, sopts sentineltest.ServerOptions) *harness {
+	return newHarnessOpts(t, sopts, harnessOptions{})
+}
+
+func newHarnessOpts(t *testing.T, sopts sentineltest.ServerOptions, hopts harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}, feeds: newFeeds(t), dir: t.TempDir()}
 	if sopts.Clock == nil {
@@ -86,6 +97,7 @@ func newHarness(t *testing.T, sopts sentineltest.ServerOptions) *harness {
 	}
 	h.sentinel = sentineltest.NewServer(sopts)
 	t.Cleanup(h.sentinel.Close)
+	h.hopts = hopts
 	h.open()
 	return h
 }
@@ -110,7 +122,7 @@ func (h *harness) open() {
 	vc := sentineltest.NewVirtualClock(h.clock.Now())
 	client, err := sentinel.New(sentinel.Options{
 		Endpoint: h.sentinel.URL, WorkspaceID: workspace, SourceSystem: "feeds2sentinel-test",
-		MaxRetries: -1, MaxThrottleWait: -1,
+		MaxRetries: -1, MaxThrottleWait: -1, TryTimeout: h.hopts.tryTimeout,
 		// The client's limiter runs on its own virtual clock: it never
 		// really waits and never moves the simulation's clock.
 		Now: vc.Now, Sleep: vc.Sleep,
@@ -119,7 +131,11 @@ func (h *harness) open() {
 		t.Fatal(err)
 	}
 	discard := slog.New(slog.DiscardHandler)
-	h.p = &ingest.Pipeline{Fetcher: fc, Publisher: h.spool, Store: h.store, AuthKey: "test-key", Now: h.clock.Now, Logger: discard}
+	var pub queue.Publisher = h.spool
+	if h.hopts.publisher != nil {
+		pub = h.hopts.publisher(h.spool)
+	}
+	h.p = &ingest.Pipeline{Fetcher: fc, Publisher: pub, Store: h.store, AuthKey: "test-key", Now: h.clock.Now, Logger: discard}
 	h.up = &ingest.Uploads{Uploader: client, Parker: h.spool, Store: h.store, Now: h.clock.Now, Logger: discard}
 }
 
@@ -172,6 +188,7 @@ func (h *harness) drain() ingest.DrainResult {
 		total.Rejected += r.Rejected
 		total.Parked += r.Parked
 		total.DeadLettered += r.DeadLettered
+		total.Redeliveries += r.Redeliveries
 		if ready, inflight, _, _ := h.spool.Counts(); ready+inflight == 0 {
 			return total
 		}
