@@ -163,4 +163,3 @@ func TestFaultInjection(t *testing.T) {
 		t.Logf("%d batches dead-lettered after repeated faults (allowed; they carry a reason)", len(dead))
 	}
 }
-
