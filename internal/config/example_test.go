@@ -19,9 +19,8 @@ const azuriteConnectionString = "DefaultEndpointsProtocol=http;AccountName=devst
 // exampleValues are the placeholders local.settings.json.example shows.
 func exampleValues() map[string]string {
 	v := map[string]string{
-		"FUNCTIONS_WORKER_RUNTIME": "custom",
-		"AzureWebJobsStorage":      "UseDevelopmentStorage=true",
-		"AzureFunctionsJobHost__customHandler__description__defaultExecutablePath": "bin/local/handler",
+		"FUNCTIONS_WORKER_RUNTIME":                      "custom",
+		"AzureWebJobsStorage":                           "UseDevelopmentStorage=true",
 		"SENTINEL_WORKSPACE_ID":                         "00000000-0000-0000-0000-000000000000",
 		"ServiceBusConnection__fullyQualifiedNamespace": "<your-namespace>.servicebus.windows.net",
 		"ABUSECH_AUTH_KEY":                              "<your abuse.ch Auth-Key from https://auth.abuse.ch/>",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
 )
 
 // DrainResult counts what Drain did.
@@ -46,6 +47,7 @@ func Drain(ctx context.Context, sp *queue.Spool, u *Uploads) (DrainResult, error
 			}
 			if _, _, deadAfter, _ := sp.Counts(); deadAfter > deadBefore {
 				res.DeadLettered++
+				u.record(ctx, state.UploaderStats{DeadLettered: 1}, uerr)
 			} else {
 				res.Redeliveries++
 			}

@@ -52,11 +52,14 @@ func (u *Uploads) Upload(ctx context.Context, msg queue.Message) (*UploadResult,
 	res := &UploadResult{Objects: len(batch.Objects)}
 	r, err := u.Uploader.Upload(ctx, batch.Objects)
 	delta := state.UploaderStats{}
+	if msg.DeliveryCount > 1 {
+		delta.Retries = 1 // a redelivery of a batch that failed before
+	}
 	if err != nil {
 		var thr *sentinel.ThrottledError
 		switch {
 		case errors.As(err, &thr):
-			delta.Throttled = 1
+			delta.Throttled++
 			u.record(ctx, delta, err)
 			return nil, fmt.Errorf("throttled by Sentinel (retry after %s); the message will be redelivered: %w", thr.RetryAfter, err)
 		case errors.Is(err, sentinel.ErrPermanent):
