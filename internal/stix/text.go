@@ -88,8 +88,11 @@ func appendDescription(dst []byte, o ioc.Observable, r *ioc.Record) []byte {
 	partTime := func(label string, t time.Time) {
 		if !t.IsZero() {
 			begin(label)
-			dst = t.UTC().AppendFormat(dst, TimeFormat)
-			dst = append(dst, '.')
+			// appendTime writes a quoted JSON time; drop the quotes.
+			n := len(dst)
+			dst = appendTime(dst, t)
+			copy(dst[n:], dst[n+1:len(dst)-1])
+			dst = append(dst[:len(dst)-2], '.')
 		}
 	}
 	partTime("First seen", r.FirstSeen)
