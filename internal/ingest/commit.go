@@ -186,7 +186,9 @@ func (p *Pipeline) sweep(ctx context.Context, r *run) ([]*change, error) {
 	src := r.spec.Config.Name
 	var out []*change
 	grace := p.revokeGrace()
+	active, revokes := 0, 0
 	err := p.Store.Scan(ctx, state.ScanFilter{Status: state.StatusActive, Source: src}, func(st *state.Indicator) error {
+		active++
 		if _, listed := r.byKey[st.Key]; listed {
 			return nil
 		}
@@ -208,11 +210,33 @@ func (p *Pipeline) sweep(ctx context.Context, r *run) ([]*change, error) {
 		}
 		if c := p.revokeChange(st, r.now, "delisted by "+src); c != nil {
 			out = append(out, c)
+			revokes++
 		}
 		return nil
 	})
+	if err == nil && revokes > massRevocationMin && revokes*2 > active {
+		// A complete list that lost more than half of what it listed is
+		// more likely broken (truncated, an error page that parsed, an
+		// upstream incident) than a real clean-up: hold the revocations
+		// and say so; they go ahead once the list looks sane again.
+		r.counts.RevocationsHeld = revokes
+		r.logger.Warn("mass revocation held: the complete list dropped more than half of its indicators",
+			"would_revoke", revokes, "active", active)
+		kept := out[:0]
+		for _, c := range out {
+			if c.ind == nil || !c.ind.Revoked {
+				kept = append(kept, c)
+			}
+		}
+		out = kept
+	}
 	return out, err
 }
+
+// massRevocationMin is the number of revocations a sweep always allows; above
+// it, a sweep that would revoke more than half of a source's indicators is
+// held (see sweep).
+const massRevocationMin = 20
 
 func decodeIndicator(st *state.Indicator) (*stix.Indicator, error) {
 	if len(st.Object) == 0 {

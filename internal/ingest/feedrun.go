@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
@@ -141,7 +142,11 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 		u = src.DefaultURL
 	}
 	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method}
-	if src.Body != nil {
+	if src.Body != nil && slices.Contains(src.AltURLs, u) {
+		// An alternative URL of an API feed is a plain download (e.g. the
+		// MalwareBazaar CSV export): GET it, without the API query.
+		req.Method = "GET"
+	} else if src.Body != nil {
 		body, ctype := src.Body(feed.BodyOptions{Days: cfg.Days})
 		req.Body, req.ContentType = body, ctype
 	}

@@ -87,16 +87,19 @@ func (p *Pipeline) revokeGrace() time.Duration {
 // Unchanged, Refreshed or Duplicate (merged into another record of the same
 // run).
 type Counts struct {
-	Fetched     int            `json:"fetched"`
-	Rejected    map[string]int `json:"rejected,omitempty"`
-	Duplicate   int            `json:"duplicate"`
-	New         int            `json:"new"`
-	Changed     int            `json:"changed"`
-	Unchanged   int            `json:"unchanged_skipped"`
-	Refreshed   int            `json:"refreshed"`
-	Revoked     int            `json:"revoked"`
-	Enqueued    int            `json:"enqueued"`
-	NotEnqueued int            `json:"not_enqueued"`
+	Fetched   int            `json:"fetched"`
+	Rejected  map[string]int `json:"rejected,omitempty"`
+	Duplicate int            `json:"duplicate"`
+	New       int            `json:"new"`
+	Changed   int            `json:"changed"`
+	Unchanged int            `json:"unchanged_skipped"`
+	Refreshed int            `json:"refreshed"`
+	Revoked   int            `json:"revoked"`
+	// RevocationsHeld counts revocations a complete-list sweep held back
+	// because the list lost more than half of its indicators at once.
+	RevocationsHeld int `json:"revocations_held,omitempty"`
+	Enqueued        int `json:"enqueued"`
+	NotEnqueued     int `json:"not_enqueued"`
 }
 
 // RejectedTotal is the sum of Rejected.
@@ -120,7 +123,7 @@ func (c *Counts) Map() map[string]int {
 	return map[string]int{
 		"fetched": c.Fetched, "rejected": c.RejectedTotal(), "duplicate": c.Duplicate,
 		"new": c.New, "changed": c.Changed, "unchanged_skipped": c.Unchanged,
-		"refreshed": c.Refreshed, "revoked": c.Revoked, "enqueued": c.Enqueued,
+		"refreshed": c.Refreshed, "revoked": c.Revoked, "revocations_held": c.RevocationsHeld, "enqueued": c.Enqueued,
 		"not_enqueued": c.NotEnqueued,
 	}
 }

@@ -143,3 +143,32 @@ func TestCrossFeedMerge(t *testing.T) {
 	}
 	h.validateAll()
 }
+
+func TestMassRevocationHeld(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	spec := h.spec("feodotracker", "/feodo.json")
+	var ips []string
+	for i := 1; i <= 40; i++ {
+		ips = append(ips, fmt.Sprintf("51.178.161.%d", i))
+	}
+	h.feeds.set("/feodo.json", feodo(ips...))
+	h.run(spec)
+	h.drain()
+	// The list suddenly holds 3 of 40: held, nothing revoked.
+	h.feeds.set("/feodo.json", feodo(ips[:3]...))
+	h.clock.Advance(50 * time.Hour)
+	rep := h.run(spec)
+	if rep.Counts.Revoked != 0 || rep.Counts.RevocationsHeld != 37 {
+		t.Fatalf("counts = %+v, want 37 revocations held", rep.Counts)
+	}
+	h.drain()
+	if n := len(h.active()); n != 40 {
+		t.Errorf("active = %d, want 40", n)
+	}
+	// A normal clean-up (a few of many) goes ahead.
+	h.feeds.set("/feodo.json", feodo(ips[:35]...))
+	h.clock.Advance(time.Hour)
+	if rep := h.run(spec); rep.Counts.Revoked != 5 {
+		t.Fatalf("counts = %+v, want 5 revoked", rep.Counts)
+	}
+}
