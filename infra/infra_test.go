@@ -224,6 +224,17 @@ func TestQueueWiring(t *testing.T) {
 			t.Errorf("servicebus.bicep lacks %q", want)
 		}
 	}
+	// The upload trigger holds one session at a time (app.Function
+	// Sessions): the queue must require sessions, the parked one must not.
+	up, parked, _ := strings.Cut(sb, "resource parkedQueue")
+	for _, f := range app.Functions() {
+		if f.Trigger == app.TriggerServiceBus && f.Sessions && !strings.Contains(up, "requiresSession: true") {
+			t.Errorf("%s uses sessions but the upload queue does not require them", f.Name)
+		}
+	}
+	if !strings.Contains(parked, "requiresSession: false") {
+		t.Error("the parked queue must not require sessions (parked copies carry none)")
+	}
 	if p := params(main)["queueName"]; unquote(p.def) != defaultOf(t, queueSetting) {
 		t.Errorf("param queueName default %s, config default %q", p.def, defaultOf(t, queueSetting))
 	}

@@ -87,7 +87,15 @@ resource uploadQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // queue exists.
     requiresDuplicateDetection: true
     duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
-    requiresSession: false
+    // Every message carries the session id "sentinel-upload" and the
+    // UploadIndicators trigger has isSessionsEnabled with
+    // maxConcurrentSessions 1 (host.json): only one instance holds the
+    // session at a time, so uploads are serialized across however many
+    // instances Flex runs, and the handler's per-process limiter
+    // (SENTINEL_REQUESTS_PER_MINUTE, 95) bounds the whole app under
+    // Sentinel's 100 requests/minute per identity. Cannot be changed after
+    // the queue exists.
+    requiresSession: true
     enablePartitioning: false
     enableBatchedOperations: true
     maxSizeInMegabytes: 1024

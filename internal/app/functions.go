@@ -30,6 +30,10 @@ type Function struct {
 	// connection prefix (Service Bus trigger).
 	Queue      string
 	Connection string
+	// Sessions says the queue requires sessions: the trigger then holds
+	// one session at a time, which serializes the upload path across
+	// every instance of the app.
+	Sessions bool
 	// Route, Methods and AuthLevel describe an HTTP trigger. Route is
 	// relative to /api.
 	Route     string
@@ -91,7 +95,7 @@ func Functions() []Function {
 		})
 	}
 	fs = append(fs,
-		Function{Name: FunctionUpload, Trigger: TriggerServiceBus, Queue: "SERVICEBUS_QUEUE", Connection: "ServiceBusConnection"},
+		Function{Name: FunctionUpload, Trigger: TriggerServiceBus, Queue: "SERVICEBUS_QUEUE", Connection: "ServiceBusConnection", Sessions: true},
 		Function{Name: FunctionSubmit, Trigger: TriggerHTTP, Route: "indicators", Methods: []string{"post"}, AuthLevel: "function"},
 		Function{Name: FunctionStatus, Trigger: TriggerHTTP, Route: "status", Methods: []string{"get"}, AuthLevel: "function"},
 	)

@@ -44,6 +44,7 @@ type (
 		Connection  string `json:"connection"`
 		DataType    string `json:"dataType"`
 		Cardinality string `json:"cardinality"`
+		Sessions    bool   `json:"isSessionsEnabled,omitempty"`
 	}
 	httpInBindingJSON struct {
 		Name      string   `json:"name"`
@@ -84,6 +85,7 @@ func functionJSON(fn app.Function) ([]byte, error) {
 		bindings = []any{serviceBusBinding{
 			Name: invoke.ServiceBusBinding, Type: string(app.TriggerServiceBus), Direction: "in",
 			QueueName: setting(fn.Queue), Connection: fn.Connection, DataType: "binary", Cardinality: "one",
+			Sessions: fn.Sessions,
 		}}
 	case app.TriggerHTTP:
 		if fn.Route == "" || len(fn.Methods) == 0 {

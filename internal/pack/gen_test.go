@@ -73,6 +73,7 @@ type binding struct {
 	Methods                                                                                         []string
 	RunOnStartup, UseMonitor                                                                        *bool
 	AutoComplete                                                                                    *bool `json:"autoComplete"`
+	Sessions                                                                                        bool  `json:"isSessionsEnabled"`
 }
 
 // checkFunctionJSON fails unless b is the function.json of fn.
@@ -102,7 +103,7 @@ func checkFunctionJSON(t *testing.T, fn app.Function, b []byte) {
 		}
 	case app.TriggerServiceBus:
 		if in.Name != invoke.ServiceBusBinding || in.QueueName != "%"+fn.Queue+"%" || in.Connection != fn.Connection ||
-			in.DataType != "binary" || in.Cardinality != "one" || in.AutoComplete != nil || len(f.Bindings) != 1 {
+			in.DataType != "binary" || in.Cardinality != "one" || in.AutoComplete != nil || in.Sessions != fn.Sessions || len(f.Bindings) != 1 {
 			t.Errorf("%s: service bus binding %+v", fn.Name, in)
 		}
 	case app.TriggerHTTP:

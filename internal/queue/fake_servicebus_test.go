@@ -123,6 +123,7 @@ func (s *fakeSender) SendMessageBatch(ctx context.Context, batch ServiceBusBatch
 			Body:                  m.Body,
 			ContentType:           m.ContentType,
 			ApplicationProperties: m.ApplicationProperties,
+			SessionID:             m.SessionID,
 		}
 		f.put(s.queue, rm)
 	}

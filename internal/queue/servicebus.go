@@ -71,6 +71,14 @@ type ServiceBusOptions struct {
 	// Credential authenticates to Service Bus. Required unless Client is
 	// set.
 	Credential azcore.TokenCredential
+	// SessionID is set on every message sent to the upload queue (default
+	// UploadSessionID). The upload queue requires sessions and the
+	// UploadIndicators trigger processes one session at a time, so all
+	// uploads of the app are serialized through one session holder: the
+	// per-process Sentinel limiter then bounds the whole app, however far
+	// the app scales out. "-" sends no session id (a queue without
+	// sessions).
+	SessionID string
 	// Client replaces the SDK client (tests). When set, Namespace and
 	// Credential are ignored.
 	Client ServiceBusClient
@@ -93,6 +101,7 @@ type ServiceBus struct {
 	parked      ServiceBusSender
 	queue       string
 	parkedQueue string
+	session     string
 	now         func() time.Time
 	logger      *slog.Logger
 }
@@ -108,8 +117,15 @@ func NewServiceBus(opts ServiceBusOptions) (*ServiceBus, error) {
 		client:      opts.Client,
 		queue:       opts.Queue,
 		parkedQueue: opts.ParkedQueue,
+		session:     opts.SessionID,
 		now:         opts.Now,
 		logger:      opts.Logger,
+	}
+	switch s.session {
+	case "":
+		s.session = UploadSessionID
+	case "-":
+		s.session = ""
 	}
 	if s.parkedQueue == "" {
 		s.parkedQueue = opts.Queue + "-parked"
@@ -190,7 +206,7 @@ func (s *ServiceBus) Publish(ctx context.Context, batches []Batch) (int, error) 
 		}
 		msgs = append(msgs, m)
 	}
-	p := packer{sender: s.sender}
+	p := packer{sender: s.sender, session: s.session}
 	for i, m := range msgs {
 		if err := p.add(ctx, m, batches[i]); err != nil {
 			return p.sent, fmt.Errorf("service bus publish to %s: %w", s.queue, err)
@@ -205,6 +221,7 @@ func (s *ServiceBus) Publish(ctx context.Context, batches []Batch) (int, error) 
 
 // packer fills SDK batches and counts the objects sent.
 type packer struct {
+	session string
 	sender  ServiceBusSender
 	batch   ServiceBusBatch
 	pending int // objects in batch
@@ -219,7 +236,7 @@ func (p *packer) add(ctx context.Context, m Message, b Batch) error {
 		}
 		p.batch = nb
 	}
-	err := p.batch.AddMessage(toSDK(m))
+	err := p.batch.AddMessage(toSDK(m, p.session))
 	if err == nil {
 		p.pending += len(b.Objects)
 		return nil
@@ -273,18 +290,26 @@ func halve(b Batch) []Batch {
 	return parts
 }
 
-// toSDK converts a message for sending.
-func toSDK(m Message) *azservicebus.Message {
+// UploadSessionID is the session id of every message on the upload queue
+// (see ServiceBusOptions.SessionID).
+const UploadSessionID = "sentinel-upload"
+
+// toSDK converts a message for sending; session "" sends none.
+func toSDK(m Message, session string) *azservicebus.Message {
 	id, ct := m.ID, m.ContentType
 	if ct == "" {
 		ct = ContentType
 	}
-	return &azservicebus.Message{
+	msg := &azservicebus.Message{
 		MessageID:             &id,
 		ContentType:           &ct,
 		Body:                  m.Body,
 		ApplicationProperties: m.Properties,
 	}
+	if session != "" {
+		msg.SessionID = &session
+	}
+	return msg
 }
 
 // Park sends a copy of msg to the parked queue with the properties reason,
@@ -301,7 +326,7 @@ func (s *ServiceBus) Park(ctx context.Context, msg Message, reason, description 
 	if err != nil {
 		return fmt.Errorf("service bus park to %s: new message batch: %w", s.parkedQueue, err)
 	}
-	if err := b.AddMessage(toSDK(pm)); err != nil {
+	if err := b.AddMessage(toSDK(pm, "")); err != nil { // the parked queue has no sessions
 		return fmt.Errorf("service bus park to %s: add message: %w", s.parkedQueue, err)
 	}
 	if err := s.parked.SendMessageBatch(ctx, b); err != nil {

@@ -134,7 +134,7 @@ func (s *ServiceBus) resend(ctx context.Context, m *azservicebus.ReceivedMessage
 	if err != nil {
 		return fmt.Errorf("new message batch: %w", err)
 	}
-	if err := b.AddMessage(toSDK(msg)); err != nil {
+	if err := b.AddMessage(toSDK(msg, s.session)); err != nil {
 		return fmt.Errorf("add message: %w", err)
 	}
 	if err := s.sender.SendMessageBatch(ctx, b); err != nil {

@@ -349,3 +349,47 @@ func TestServiceBusReplayCompletesOnlyAfterSend(t *testing.T) {
 		t.Errorf("From nowhere: %v", err)
 	}
 }
+
+// TestServiceBusSessions checks that everything sent to the upload queue
+// (published and replayed) carries the upload session id, so the upload
+// trigger serializes all uploads of the app, and that parked copies do not
+// (the parked queue has no sessions).
+func TestServiceBusSessions(t *testing.T) {
+	t.Parallel()
+	s, fake := newTestBus(t, 1<<20)
+	batches, _ := batchesOf(3, 2, 0)
+	if _, err := s.Publish(context.Background(), batches); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := Encode(batches[0])
+	if err := s.Park(context.Background(), m, "BadRequest", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Replay(context.Background(), ReplayOptions{From: ReplayFromParked, Wait: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	up := fake.messages("upload")
+	if len(up) != 4 {
+		t.Fatalf("upload queue holds %d messages, want 3 published + 1 replayed", len(up))
+	}
+	for _, m := range up {
+		if m.SessionID == nil || *m.SessionID != UploadSessionID {
+			t.Errorf("message %s: session %v, want %q", m.MessageID, m.SessionID, UploadSessionID)
+		}
+	}
+	for _, m := range fake.messages("upload-parked") {
+		if m.SessionID != nil {
+			t.Errorf("parked message %s has session %q", m.MessageID, *m.SessionID)
+		}
+	}
+	noSess, err := NewServiceBus(ServiceBusOptions{Queue: "plain", SessionID: "-", Client: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noSess.Publish(context.Background(), batches[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.messages("plain"); len(got) != 1 || got[0].SessionID != nil {
+		t.Errorf("SessionID \"-\": %+v", got)
+	}
+}
