@@ -42,7 +42,16 @@ func TestHelpAndUsage(t *testing.T) {
 }
 
 func TestConvert(t *testing.T) {
-	code, out, errs := runCLI(t, map[string]string{}, "", "convert", "--feed", "threatfox", "--input", filepath.Join("testdata", "threatfox_get_iocs_response.json"))
+	// The sample is from 2022: its indicators would be expired now (and
+	// convert rejects those, as a feed run does).
+	code, _, errs := runCLI(t, map[string]string{}, "", "convert", "--feed", "threatfox", "--input", filepath.Join("testdata", "threatfox_get_iocs_response.json"))
+	if code != 0 || !strings.Contains(errs, "expired") || !strings.Contains(errs, "2 rejected") {
+		t.Fatalf("old sample: exit %d: %s", code, errs)
+	}
+	b, _ := os.ReadFile(filepath.Join("testdata", "threatfox_get_iocs_response.json"))
+	today := time.Now().UTC().Format("2006-01-02")
+	b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("2022-08-05"), []byte(today)), []byte("2022-07-25"), []byte(today))
+	code, out, errs := runCLI(t, map[string]string{}, string(b), "convert", "--feed", "threatfox")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

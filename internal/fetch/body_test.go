@@ -181,8 +181,8 @@ func TestZipLimits(t *testing.T) {
 // go through (plain, gzip-encoded, zipped and spooled to disk) while the whole process allocates a
 // small fraction of that. Not parallel: it reads process-wide counters.
 func TestStreamingMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves 128 MiB")
+	if testing.Short() || raceEnabled {
+		t.Skip("moves 192 MiB: too slow with -short or under the race detector")
 	}
 	const size = 64 << 20
 	for _, enc := range []string{"", "gzip", "zip"} {

@@ -3,7 +3,6 @@ package ingest
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -30,9 +29,10 @@ type ConvertStats struct {
 // Convert reads a raw feed payload and writes the STIX objects it would
 // upload, one JSON object per line: the source identity first, then one
 // indicator per accepted record (records are not merged or diffed against
-// state). It streams: memory stays flat in the payload size. It returns an
-// error only when the payload itself is unusable.
-func Convert(ctx context.Context, spec FeedSpec, r io.Reader, w io.Writer, opts *ConvertOptions) (ConvertStats, error) {
+// state; records already expired are rejected, as a feed run would). It
+// streams: memory stays flat in the payload size. It returns an error only
+// when the payload itself is unusable.
+func Convert(ctx context.Context, spec FeedSpec, in io.Reader, w io.Writer, opts *ConvertOptions) (ConvertStats, error) {
 	var o ConvertOptions
 	if opts != nil {
 		o = *opts
@@ -45,7 +45,7 @@ func Convert(ctx context.Context, spec FeedSpec, r io.Reader, w io.Writer, opts 
 	if pol == nil {
 		pol = &ioc.Policy{}
 	}
-	sopts := stixOptions(spec, now)
+	r := &run{spec: spec, now: now, opts: stixOptions(spec, now)}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var st ConvertStats
 	buf := make([]byte, 0, 2048)
@@ -55,7 +55,10 @@ func Convert(ctx context.Context, spec FeedSpec, r io.Reader, w io.Writer, opts 
 		if rec.Source == "" {
 			rec.Source = spec.Config.Name
 		}
-		ind, err := buildIndicator(rec, pol, spec.Config.MinConfidence, sopts)
+		ind, err := buildIndicator(rec, pol, spec.Config.MinConfidence, r.opts)
+		if err == nil {
+			err = r.vouch(rec, ind)
+		}
 		if err != nil {
 			st.Rejected++
 			if o.Reject != nil {
@@ -78,9 +81,9 @@ func Convert(ctx context.Context, spec FeedSpec, r io.Reader, w io.Writer, opts 
 		_, err = bw.Write(buf)
 		return err
 	}
-	if _, err := spec.Source.Parse(ctx, r, emit); err != nil {
+	if _, err := spec.Source.Parse(ctx, in, emit); err != nil {
 		bw.Flush()
-		return st, fmt.Errorf("%s: %w", spec.Config.Name, err)
+		return st, err // parser errors name the feed
 	}
 	return st, bw.Flush()
 }

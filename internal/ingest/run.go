@@ -47,6 +47,24 @@ func (p *Pipeline) newRun(spec FeedSpec, now time.Time) *run {
 	}
 }
 
+// vouch applies what holds for every record of a run once its indicator
+// is built: a complete list that still lists an IOC vouches for it now,
+// whatever its last-seen date says (its validity is extended to now plus
+// the lifetime), and an indicator whose valid_until is already past is
+// rejected rather than uploaded for nothing.
+func (r *run) vouch(rec *ioc.Record, ind *stix.Indicator) error {
+	if r.complete() && rec.ValidUntil.IsZero() {
+		if ext := r.now.Add(r.lifetime(ind.Observable.Type)); ind.ValidUntil.Before(ext) {
+			ind.ValidUntil = ext
+		}
+	}
+	if !ind.ValidUntil.After(r.now) {
+		return &ioc.Rejection{Reason: ioc.ReasonExpired, RecordID: rec.ID, Value: rec.Value,
+			Detail: "valid_until " + ind.ValidUntil.Format(time.RFC3339) + " is already past: uploading it would cost quota and match nothing"}
+	}
+	return nil
+}
+
 // complete reports whether the run's source publishes a complete current
 // list (what leaves it is revoked after the grace period).
 func (r *run) complete() bool {
@@ -73,16 +91,8 @@ func (r *run) add(rec *ioc.Record) error {
 		rec.Source = r.spec.Config.Name
 	}
 	ind, err := buildIndicator(rec, r.policy, r.spec.Config.MinConfidence, r.opts)
-	if err == nil && r.complete() && rec.ValidUntil.IsZero() {
-		// A complete list that still lists an IOC vouches for it now,
-		// whatever its last-seen date says.
-		if ext := r.now.Add(r.lifetime(ind.Observable.Type)); ind.ValidUntil.Before(ext) {
-			ind.ValidUntil = ext
-		}
-	}
-	if err == nil && !ind.ValidUntil.After(r.now) {
-		err = &ioc.Rejection{Reason: ioc.ReasonExpired, RecordID: rec.ID, Value: rec.Value,
-			Detail: "valid_until " + ind.ValidUntil.Format(time.RFC3339) + " is already past: uploading it would cost quota and match nothing"}
+	if err == nil {
+		err = r.vouch(rec, ind)
 	}
 	if err != nil {
 		var rj *ioc.Rejection
