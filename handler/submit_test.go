@@ -180,3 +180,24 @@ func TestSubmitEnqueuesAndStatus(t *testing.T) {
 		t.Errorf("status lacks the submission's run: %+v", doc.Feeds)
 	}
 }
+
+func TestSubmitEdgeCases(t *testing.T) {
+	d := testDeps(t, nil)
+	srv := testServer(t, d)
+	url := srv.URL + "/api/indicators?dry_run=true"
+	// A UTF-8 byte-order mark (PowerShell's Out-File) is not an error.
+	r := post(t, url, "application/json", append([]byte("\xef\xbb\xbf"), `["45.147.230.12"]`...))
+	if r.status != 202 || r.resp.Accepted != 1 {
+		t.Errorf("BOM: %d %s", r.status, r.body)
+	}
+	// An item that is already expired is rejected with the reason.
+	r = post(t, url, "application/json", []byte(`[{"value":"bad-invoices.top","valid_until":"2020-01-01T00:00:00Z"}]`))
+	if r.status != 202 || r.resp.Rejected != 1 || r.resp.Results[0].Reason != "expired" {
+		t.Errorf("expired item: %d %s", r.status, r.body)
+	}
+	// No Content-Type at all (curl --data sets a form type): 415 naming what works.
+	r = post(t, url, "application/x-www-form-urlencoded", []byte("ioc=1.2.3.4"))
+	if r.status != 415 || !strings.Contains(r.err.Error.Message, "text/plain") {
+		t.Errorf("form body: %d %s", r.status, r.body)
+	}
+}

@@ -58,9 +58,13 @@ func (r *run) vouch(rec *ioc.Record, ind *stix.Indicator) error {
 			ind.ValidUntil = ext
 		}
 	}
-	if !ind.ValidUntil.After(r.now) {
+	until := ind.ValidUntil
+	if !rec.ValidUntil.IsZero() && rec.ValidUntil.Before(until) {
+		until = rec.ValidUntil // an explicit expiry the builder had to bump
+	}
+	if !until.After(r.now) {
 		return &ioc.Rejection{Reason: ioc.ReasonExpired, RecordID: rec.ID, Value: rec.Value,
-			Detail: "valid_until " + ind.ValidUntil.Format(time.RFC3339) + " is already past: uploading it would cost quota and match nothing"}
+			Detail: "valid_until " + until.UTC().Format(time.RFC3339) + " is already past: uploading it would cost quota and match nothing"}
 	}
 	return nil
 }

@@ -87,6 +87,8 @@ type defaults struct {
 
 // Submit decodes, normalizes and (unless DryRun) enqueues a submission.
 func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitResponse, error) {
+	// PowerShell and some editors prefix UTF-8 with a byte-order mark.
+	req.Body = bytes.TrimPrefix(req.Body, []byte("\xef\xbb\xbf"))
 	if len(bytes.TrimSpace(req.Body)) == 0 {
 		return nil, &SubmitError{Status: 400, Code: "empty", Message: "the submission is empty: send a JSON array of IOCs, a STIX 2.1 bundle, or text"}
 	}
@@ -130,6 +132,9 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 			applyDefaults(&it.rec, d, now)
 			var ind *stix.Indicator
 			ind, it.err = buildIndicator(&it.rec, r.policy, 0, r.opts)
+			if it.err == nil {
+				it.err = r.vouch(&it.rec, ind)
+			}
 			if it.err == nil {
 				res.Status, res.ID, res.Value, res.Type = "accepted", ind.ID, ind.Observable.Value, string(ind.Observable.Type)
 				key := ind.Observable.Key()
