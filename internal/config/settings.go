@@ -73,7 +73,7 @@ func feedSettings(f Feed) []Setting {
 	}
 	out = append(out, Setting{Name: n("LIFETIME_<TYPE>"), Default: "IP 14d, CIDR 14d, DOMAIN 30d, URL 30d, HASH 365d, EMAIL 30d, X509 365d", Doc: "Validity after last seen, per type (IP, CIDR, DOMAIN, URL, HASH, EMAIL, X509)."})
 	if f.Name == "threatfox" {
-		out = append(out, Setting{Name: n("DAYS"), Default: "1", Doc: "ThreatFox get_iocs look-back in days (1-7)."})
+		out = append(out, Setting{Name: n("DAYS"), Default: "1", Doc: "ThreatFox get_iocs look-back in days (1-7); the first run asks for 7 and a run after downtime for the whole gap."})
 	}
 	return out
 }

@@ -75,6 +75,7 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 		return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads",
 			cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
 	}
+	spec.Config.Days = catchUpDays(spec.Config.Days, cur.LastFetch, now)
 	req, err := p.request(spec)
 	if err != nil {
 		return err
@@ -132,6 +133,20 @@ func upperKey(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// catchUpDays widens a look-back window (ThreatFox get_iocs days, 1-7) so
+// a run after downtime leaves no gap: the first run asks for 7 days, a run
+// after a gap asks for the whole gap (at most 7), otherwise the setting.
+func catchUpDays(days int, lastFetch, now time.Time) int {
+	if days <= 0 {
+		return days
+	}
+	if lastFetch.IsZero() {
+		return 7
+	}
+	gap := int(now.Sub(lastFetch)/(24*time.Hour)) + 1
+	return min(max(days, gap), 7)
 }
 
 // request builds the fetch request of a feed from its source and settings.

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
@@ -31,5 +32,26 @@ func TestRequest(t *testing.T) {
 	req, _ := (&Pipeline{}).request(FeedSpec{Source: src, Config: config.Feed{Name: "malwarebazaar"}})
 	if req.AuthKey != "" || req.AuthKeySetting != "ABUSECH_AUTH_KEY" {
 		t.Errorf("no key: %+v", req)
+	}
+}
+
+func TestCatchUpDays(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		days int
+		last time.Time
+		want int
+	}{
+		{1, time.Time{}, 7},                // first run: the whole window
+		{1, now.Add(-15 * time.Minute), 1}, // regular poll
+		{1, now.Add(-30 * time.Hour), 2},   // after a day of downtime
+		{3, now.Add(-time.Hour), 3},        // the setting is a floor
+		{1, now.Add(-30 * 24 * time.Hour), 7},
+		{0, time.Time{}, 0}, // feeds without a window
+	}
+	for _, tt := range tests {
+		if got := catchUpDays(tt.days, tt.last, now); got != tt.want {
+			t.Errorf("catchUpDays(%d, %v) = %d, want %d", tt.days, tt.last, got, tt.want)
+		}
 	}
 }
