@@ -125,3 +125,15 @@ func TestBadSettingStopsStartUp(t *testing.T) {
 		t.Errorf("serve without required settings: exit %d %q", code, errs)
 	}
 }
+
+func TestFeeds(t *testing.T) {
+	code, out, _ := runCLI(t, map[string]string{"FEED_MY_LIST_URL": "https://lists.example.org/ips.txt"}, "", "feeds")
+	for _, want := range []string{"threatfox", "spamhaus-drop", "my-list", "offline"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("feeds output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

@@ -282,7 +282,17 @@ func cmdFeeds(_ context.Context, e *env, _ []string) error {
 		if u == "" {
 			u = s.Source.DefaultURL
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%v\t%s\n", s.Config.Name, s.Config.Enabled, s.Config.Schedule, s.Source.RequiresKey, s.Source.Complete, u)
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%v\t%s\n", s.Config.Name, s.Config.Enabled, s.Config.Schedule, s.Source.RequiresKey, s.Source.CompleteAt(u), u)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What each source is and how it handles offline, delisted and
+	// unknown states.
+	for _, s := range specs {
+		if s.Source.Docs != "" {
+			fmt.Fprintf(e.stdout, "\n%s: %s\n", s.Config.Name, s.Source.Docs)
+		}
+	}
+	return nil
 }
