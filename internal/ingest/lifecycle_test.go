@@ -1,6 +1,8 @@
 package ingest_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -171,4 +173,31 @@ func TestMassRevocationHeld(t *testing.T) {
 	if rep := h.run(spec); rep.Counts.Revoked != 5 {
 		t.Fatalf("counts = %+v, want 5 revoked", rep.Counts)
 	}
+}
+
+// TestZippedFullDump runs the ThreatFox full export (a ZIP holding
+// full.csv) through fetch, unzip, parse and the pipeline.
+func TestZippedFullDump(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	now := h.clock.Now().Format("2006-01-02 15:04:05")
+	csv := "# ThreatFox IOCs: additions - CSV format (full dump)\r\n#\r\n" +
+		`# "first_seen_utc","ioc_id","ioc_value","ioc_type","threat_type","fk_malware","malware_alias","malware_printable","last_seen_utc","confidence_level","is_compromised","reference","tags","anonymous","reporter"` + "\r\n" +
+		`"` + now + `", "1844853", "64.227.143.36:5555", "ip:port", "botnet_cc", "win.cobalt_strike", "Agentemis,BEACON", "Cobalt Strike", "", "75", "False", "None", "CobaltStrike", "0", "abuse_ch"` + "\r\n" +
+		`"` + now + `", "1844855", "dazayse.hi-lo.bet", "domain", "payload_delivery", "js.clearfake", "None", "ClearFake", "", "100", "False", "None", "ClearFake", "1", "anonymous"` + "\r\n" +
+		"# Number of entries: 2\r\n"
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	f, _ := zw.Create("full.csv")
+	f.Write([]byte(csv))
+	zw.Close()
+	h.feeds.set("/export/csv/full/", zbuf.Bytes())
+	rep := h.run(h.spec("threatfox-csv", "/export/csv/full/"))
+	if rep.Counts.New != 2 || rep.Counts.RejectedTotal() != 0 {
+		t.Fatalf("counts = %+v", rep.Counts)
+	}
+	h.drain()
+	if !h.active()[ipID("64.227.143.36")] {
+		t.Error("ip:port from the zipped dump not in Sentinel")
+	}
+	h.validateAll()
 }
