@@ -42,6 +42,40 @@ func (j *jsonRecord) reset() {
 	j.spans = j.spans[:0]
 }
 
+// object consumes the object that is the next value into the emptied
+// record buffer: it calls member for each key with the scanner positioned
+// before the value, which member must consume. It stops at the first error.
+func (j *jsonRecord) object(expected string, member func(key []byte) error) error {
+	if err := j.s.open('{', expected); err != nil {
+		return err
+	}
+	j.reset()
+	for first := true; ; first = false {
+		key, ok, err := j.s.member(first)
+		if err != nil || !ok {
+			return err
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+}
+
+// elems calls each for every element of an array whose '[' was consumed,
+// with the scanner positioned before the element, which each must consume,
+// and then consumes the closing ']'. It stops at the first error.
+func (s *scanner) elems(each func() error) error {
+	for first := true; ; first = false {
+		ok, err := s.elem(first)
+		if err != nil || !ok {
+			return err
+		}
+		if err := each(); err != nil {
+			return err
+		}
+	}
+}
+
 // str reads a scalar value into the record buffer and returns its trimmed
 // span; null, objects and arrays give an empty span.
 func (j *jsonRecord) str() (span, error) {
@@ -196,17 +230,8 @@ func envelope(s *scanner, expected, key string, each func() error) error {
 			return badPayloadf(s.format, "expected %q to be an array", key)
 		}
 		s.pos++
-		for first := true; ; first = false {
-			ok, err := s.elem(first)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
-			if err := each(); err != nil {
-				return err
-			}
+		if err := s.elems(each); err != nil {
+			return err
 		}
 	}
 	empty, err := checkStatus(s.format, status, statusSeen)

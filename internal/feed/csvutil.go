@@ -97,6 +97,16 @@ func newTable(br *bufio.Reader, format, expected string, required ...string) (*t
 	return t, nil
 }
 
+// openTable opens r (see open) and reads the banner and header of an
+// abuse.ch-style CSV export from it (see newTable).
+func openTable(r io.Reader, format, expected string, required ...string) (*table, error) {
+	br, err := open(r, format, expected)
+	if err != nil {
+		return nil, err
+	}
+	return newTable(br, format, expected, required...)
+}
+
 // parseHeader splits a "# a,b" or `# "a", "b"` header line into names.
 func parseHeader(line []byte) ([]string, error) {
 	line = bytes.TrimLeft(line, "# \t")
@@ -155,6 +165,23 @@ func (t *table) next() ([]string, error) {
 		}
 		t.rows++
 		return rec, nil
+	}
+}
+
+// each calls row for every data row of t (see next), stopping at the first
+// error from either. It returns nil at the end of the table.
+func (t *table) each(row func(rec []string) error) error {
+	for {
+		rec, err := t.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := row(rec); err != nil {
+			return err
+		}
 	}
 }
 

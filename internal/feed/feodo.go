@@ -31,35 +31,16 @@ func ParseFeodoTracker(ctx context.Context, r io.Reader, emit Emit) (Stats, erro
 		}
 		return e.stats, err
 	}
-	for first := true; ; first = false {
-		ok, err := j.s.elem(first)
-		if err != nil {
-			return e.stats, err
-		}
-		if !ok {
-			return e.stats, j.s.done()
-		}
-		if err := feodoRecord(e, j); err != nil {
-			return e.stats, err
-		}
+	if err := j.s.elems(func() error { return feodoRecord(e, j) }); err != nil {
+		return e.stats, err
 	}
+	return e.stats, j.s.done()
 }
 
 func feodoRecord(e *emitter, j *jsonRecord) error {
-	if err := j.s.open('{', "Feodo Tracker C2 object"); err != nil {
-		return err
-	}
-	j.reset()
 	var ip, port, status, host, asn, asName, country, malware span
 	var firstSeen, lastOnline time.Time
-	for first := true; ; first = false {
-		key, ok, err := j.s.member(first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := j.object("Feodo Tracker C2 object", func(key []byte) (err error) {
 		switch string(key) {
 		case "ip_address":
 			ip, err = j.str()
@@ -84,9 +65,10 @@ func feodoRecord(e *emitter, j *jsonRecord) error {
 		default:
 			err = j.s.skip(0)
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if ip.a == ip.b {
 		e.stats.skip("empty_value")

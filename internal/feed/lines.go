@@ -44,6 +44,28 @@ func (l *lineReader) next() ([]byte, error) {
 	return line, nil
 }
 
+// each calls line for every line of l (see next), counting a line longer
+// than the buffer in st as skipped "line_too_long". It stops at the first
+// error and returns nil at the end of the input.
+func (l *lineReader) each(st *Stats, line func(b []byte) error) error {
+	for {
+		b, err := l.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err == errLongLine {
+			st.skip("line_too_long")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := line(b); err != nil {
+			return err
+		}
+	}
+}
+
 // listValue returns the IOC on a plain-list line: the line without a
 // whole-line or trailing ("  # ...", " ; ...") comment, trimmed, and cut at
 // the first white space. It returns nil for blank and comment lines.

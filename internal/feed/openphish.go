@@ -24,21 +24,10 @@ func ParseOpenPhish(ctx context.Context, r io.Reader, emit Emit) (Stats, error) 
 	e := newEmitter(ctx, emit)
 	l := &lineReader{format: format, br: br}
 	var buf []byte
-	for {
-		line, err := l.next()
-		if err == io.EOF {
-			return e.stats, nil
-		}
-		if err == errLongLine {
-			e.stats.skip("line_too_long")
-			continue
-		}
-		if err != nil {
-			return e.stats, err
-		}
+	err = l.each(&e.stats, func(line []byte) error {
 		line = trimSpan(line, span{0, len(line)}).bytes(line)
 		if len(line) == 0 || line[0] == '#' {
-			continue
+			return nil
 		}
 		r := e.record()
 		r.Source = NameOpenPhish
@@ -46,8 +35,7 @@ func ParseOpenPhish(ctx context.Context, r io.Reader, emit Emit) (Stats, error) 
 		r.Value = html.UnescapeString(r.Value)
 		r.Type = ioc.TypeURL
 		r.ThreatType = "phishing"
-		if err := e.send(r); err != nil {
-			return e.stats, err
-		}
-	}
+		return e.send(r)
+	})
+	return e.stats, err
 }

@@ -127,21 +127,10 @@ func spamhausEmit(e *emitter, s string, cidr, sblid, desc, recURL span) error {
 func spamhausText(e *emitter, br *bufio.Reader) error {
 	l := &lineReader{format: NameSpamhausDROP, br: br}
 	j := &jsonRecord{}
-	for {
-		line, err := l.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err == errLongLine {
-			e.stats.skip("line_too_long")
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	return l.each(&e.stats, func(line []byte) error {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 || line[0] == ';' || line[0] == '#' {
-			continue
+			return nil
 		}
 		cidrPart, sblPart, _ := bytes.Cut(line, []byte(";"))
 		cidrPart, sblPart = bytes.TrimSpace(cidrPart), bytes.TrimSpace(sblPart)
@@ -155,8 +144,6 @@ func spamhausText(e *emitter, br *bufio.Reader) error {
 		if sblid.b > sblid.a {
 			recURL = j.wrap("https://check.spamhaus.org/sbl/query/", sblid, "")
 		}
-		if err := spamhausEmit(e, string(j.buf), cidr, sblid, span{}, recURL); err != nil {
-			return err
-		}
-	}
+		return spamhausEmit(e, string(j.buf), cidr, sblid, span{}, recURL)
+	})
 }

@@ -17,29 +17,17 @@ const expectSSLBL = "SSLBL CSV with a '# Listingdate,SHA1,Listingreason' header"
 // "<Family> C&C" reason (the reason itself in Description), RecordURL
 // https://sslbl.abuse.ch/ssl-certificates/sha1/<sha1>/.
 func ParseSSLBL(ctx context.Context, r io.Reader, emit Emit) (Stats, error) {
-	const format = NameSSLBL
-	br, err := open(r, format, expectSSLBL)
-	if err != nil {
-		return Stats{}, err
-	}
-	t, err := newTable(br, format, expectSSLBL, "sha1")
+	t, err := openTable(r, NameSSLBL, expectSSLBL, "sha1")
 	if err != nil {
 		return Stats{}, err
 	}
 	cDate, cSHA1, cReason := t.col("listingdate"), t.col("sha1"), t.col("listingreason")
 	e := newEmitter(ctx, emit)
-	for {
-		rec, err := t.next()
-		if err == io.EOF {
-			return e.stats, nil
-		}
-		if err != nil {
-			return e.stats, err
-		}
+	err = t.each(func(rec []string) error {
 		sha1 := field(rec, cSHA1)
 		if sha1 == "" {
 			e.stats.skip("empty_value")
-			continue
+			return nil
 		}
 		reason := field(rec, cReason)
 		r := e.record()
@@ -52,8 +40,7 @@ func ParseSSLBL(ctx context.Context, r io.Reader, emit Emit) (Stats, error) {
 		r.Description = reason
 		r.MalwarePrintable = strings.TrimSpace(strings.TrimSuffix(reason, " C&C"))
 		r.RecordURL = "https://sslbl.abuse.ch/ssl-certificates/sha1/" + sha1 + "/"
-		if err := e.send(r); err != nil {
-			return e.stats, err
-		}
-	}
+		return e.send(r)
+	})
+	return e.stats, err
 }

@@ -17,12 +17,7 @@ const expectThreatFoxCSV = "ThreatFox CSV export with a '# \"first_seen_utc\",\"
 // the rows read. Fields map as in ParseThreatFoxJSON; anonymous "1" with no
 // reporter gives Reporter "anonymous".
 func ParseThreatFoxCSV(ctx context.Context, r io.Reader, emit Emit) (Stats, error) {
-	const format = NameThreatFoxCSV
-	br, err := open(r, format, expectThreatFoxCSV)
-	if err != nil {
-		return Stats{}, err
-	}
-	t, err := newTable(br, format, expectThreatFoxCSV, "ioc_value", "ioc_type")
+	t, err := openTable(r, NameThreatFoxCSV, expectThreatFoxCSV, "ioc_value", "ioc_type")
 	if err != nil {
 		return Stats{}, err
 	}
@@ -44,24 +39,17 @@ func ParseThreatFoxCSV(ctx context.Context, r io.Reader, emit Emit) (Stats, erro
 		cReporter = t.col("reporter")
 	)
 	e := newEmitter(ctx, emit)
-	for {
-		rec, err := t.next()
-		if err == io.EOF {
-			return e.stats, nil
-		}
-		if err != nil {
-			return e.stats, err
-		}
+	err = t.each(func(rec []string) error {
 		value := field(rec, cValue)
 		if value == "" {
 			e.stats.skip("empty_value")
-			continue
+			return nil
 		}
 		iocType := field(rec, cType)
 		typ, ok := threatFoxType([]byte(iocType))
 		if !ok {
 			e.stats.skip("unsupported_ioc_type")
-			continue
+			return nil
 		}
 		if iocType == "ip:port" {
 			value = bracketIPv6Port(value)
@@ -99,10 +87,9 @@ func ParseThreatFoxCSV(ctx context.Context, r io.Reader, emit Emit) (Stats, erro
 		if r.ID != "" {
 			r.RecordURL = "https://threatfox.abuse.ch/ioc/" + r.ID + "/"
 		}
-		if err := e.send(r); err != nil {
-			return e.stats, err
-		}
-	}
+		return e.send(r)
+	})
+	return e.stats, err
 }
 
 // bracketIPv6Port rewrites an unbracketed IPv6 ip:port, splitting on the

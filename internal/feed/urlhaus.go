@@ -25,12 +25,7 @@ const expectURLhausCSV = "URLhaus CSV dump with a '# id,dateadded,url,url_status
 // urlhaus_link → RecordURL, reporter. Offline rows are emitted with
 // Status "offline" and ValidUntil set (see OfflineValidity).
 func ParseURLhausCSV(ctx context.Context, r io.Reader, emit Emit) (Stats, error) {
-	const format = NameURLhaus
-	br, err := open(r, format, expectURLhausCSV)
-	if err != nil {
-		return Stats{}, err
-	}
-	t, err := newTable(br, format, expectURLhausCSV, "url")
+	t, err := openTable(r, NameURLhaus, expectURLhausCSV, "url")
 	if err != nil {
 		return Stats{}, err
 	}
@@ -46,18 +41,11 @@ func ParseURLhausCSV(ctx context.Context, r io.Reader, emit Emit) (Stats, error)
 		cReporter = t.col("reporter")
 	)
 	e := newEmitter(ctx, emit)
-	for {
-		rec, err := t.next()
-		if err == io.EOF {
-			return e.stats, nil
-		}
-		if err != nil {
-			return e.stats, err
-		}
+	err = t.each(func(rec []string) error {
 		value := field(rec, cURL)
 		if value == "" {
 			e.stats.skip("empty_value")
-			continue
+			return nil
 		}
 		r := e.record()
 		r.Source = NameURLhaus
@@ -75,10 +63,9 @@ func ParseURLhausCSV(ctx context.Context, r io.Reader, emit Emit) (Stats, error)
 		}
 		r.Reporter = field(rec, cReporter)
 		setOfflineValidity(r)
-		if err := e.send(r); err != nil {
-			return e.stats, err
-		}
-	}
+		return e.send(r)
+	})
+	return e.stats, err
 }
 
 // setOfflineValidity sets ValidUntil for a record whose Status is offline.

@@ -31,21 +31,10 @@ func ParseURLhausAPI(ctx context.Context, r io.Reader, emit Emit) (Stats, error)
 }
 
 func urlhausRecord(e *emitter, j *jsonRecord) error {
-	if err := j.s.open('{', "URLhaus URL object"); err != nil {
-		return err
-	}
-	j.reset()
 	var id, url, status, threat, reporter, ref span
 	var tags [2]int
 	var added time.Time
-	for first := true; ; first = false {
-		key, ok, err := j.s.member(first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := j.object("URLhaus URL object", func(key []byte) (err error) {
 		switch string(key) {
 		case "id":
 			id, err = j.str()
@@ -66,9 +55,10 @@ func urlhausRecord(e *emitter, j *jsonRecord) error {
 		default:
 			err = j.s.skip(0)
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if url.a == url.b {
 		e.stats.skip("empty_value")

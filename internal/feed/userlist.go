@@ -95,29 +95,17 @@ func ListParser(name string, typ ioc.Type) Parser {
 		e := newEmitter(ctx, emit)
 		l := &lineReader{format: name, br: br}
 		var buf []byte
-		for {
-			line, err := l.next()
-			if err == io.EOF {
-				return e.stats, nil
-			}
-			if err == errLongLine {
-				e.stats.skip("line_too_long")
-				continue
-			}
-			if err != nil {
-				return e.stats, err
-			}
+		err = l.each(&e.stats, func(line []byte) error {
 			v := listValue(line)
 			if v == nil {
-				continue
+				return nil
 			}
 			r := e.record()
 			r.Source = name
 			r.Value, r.ID, buf = valueAndLine(buf, v, l.n)
 			r.Type = typ
-			if err := e.send(r); err != nil {
-				return e.stats, err
-			}
-		}
+			return e.send(r)
+		})
+		return e.stats, err
 	}
 }
