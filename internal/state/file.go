@@ -31,6 +31,12 @@ type FileOptions struct {
 // feeds2sentinel: state is re-derived from the feeds, and an indicator
 // whose record was lost is merely seen as new and uploaded again.
 //
+// Flush is how a caller makes its work durable: call it after committing
+// a run's state (callers holding a Store can test for the optional
+// interface{ Flush() error }; TableStore has no Flush, its writes are
+// durable when they return). Flush is cheap when nothing changed since the
+// last flush: it then returns without touching the file.
+//
 // ETags are per-process counters. A FileStore is safe for concurrent use;
 // two processes must not open the same file.
 type FileStore struct {
@@ -45,15 +51,18 @@ type FileStore struct {
 	nonce    string
 	gen      uint64 // modifications so far
 	flushed  uint64 // gen last written to the file
-	closing  bool   // Close has started
-	closed   bool
+	closing  bool   // Close has started: writes are refused
+	closed   bool   // Close has finished: reads are refused too
 
 	flushMu sync.Mutex // serializes writers of the file
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-var _ Store = (*FileStore)(nil)
+var (
+	_ Store                      = (*FileStore)(nil)
+	_ interface{ Flush() error } = (*FileStore)(nil)
+)
 
 // OpenFile opens the file store at path, loading it if the file exists (a
 // missing file is an empty store; its directory must exist). The caller
@@ -143,7 +152,7 @@ func (s *FileStore) Put(ctx context.Context, recs []*Indicator) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closing {
 		return ErrClosed
 	}
 	var conflicts []string
@@ -255,7 +264,7 @@ func (s *FileStore) update(ctx context.Context, fn func()) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closing {
 		return ErrClosed
 	}
 	fn()
@@ -270,8 +279,10 @@ func (s *FileStore) Len() int {
 	return len(s.inds)
 }
 
-// Close stops the background flush, flushes and closes the store. Later
-// calls return ErrClosed.
+// Close stops the background flush, flushes and closes the store. Writes
+// are refused with ErrClosed from the moment Close starts, so every write
+// that succeeded is in the final flush; reads keep working until Close
+// returns, and every method (Close included) returns ErrClosed afterwards.
 func (s *FileStore) Close() error {
 	s.mu.Lock()
 	if s.closing {

@@ -55,9 +55,14 @@ func (s *FileStore) load(r io.Reader) error {
 	return sc.Err()
 }
 
-// Flush writes the store to its file if anything changed since the last
-// flush: to a temporary file in the same directory, fsynced, then renamed
-// over the old file. It is safe to call concurrently with other methods.
+// Flush makes every write that returned before it durable: it writes the
+// store to its file, to a temporary file in the same directory, fsynced,
+// then renamed over the old file. Call it after committing a run's state.
+// When nothing changed since the last successful flush (reads, conflicting
+// Puts and empty Puts change nothing) it returns nil at once, without
+// writing or even encoding anything, so calling it often is cheap. It is
+// safe to call concurrently with other methods, and after Close (a no-op
+// then, unless the final flush failed, which it retries).
 func (s *FileStore) Flush() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()

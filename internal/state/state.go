@@ -216,7 +216,8 @@ var ErrConflict = errors.New("state: concurrent modification")
 // or a string too long for a Table property.
 var ErrInvalid = errors.New("state: invalid record")
 
-// ErrClosed is returned by a FileStore's methods after Close.
+// ErrClosed is returned by a FileStore's methods after Close, and by its
+// writes as soon as Close has started.
 var ErrClosed = errors.New("state: store closed")
 
 // ConflictError reports the keys a Put did not write because their ETag no

@@ -59,7 +59,10 @@ const DefaultTable = "feeds2sentinel"
 //
 // Put groups records by partition into transactions of ≤ 100 entities and
 // ≤ 3 MiB, submitted in parallel; the new ETags are read from the batch
-// response. A transaction that fails (one conflicting record fails all of
+// response. Should that response be unreadable, each entity is read back
+// and its ETag taken only if the stored content is still exactly what Put
+// wrote; a key overwritten in between is reported in the *ConflictError
+// with its record's ETag unchanged (see refreshETags). A transaction that fails (one conflicting record fails all of
 // it) is retried entity by entity, so only the conflicting records are
 // left out. Get issues point queries in parallel.
 type TableStore struct {

@@ -105,7 +105,7 @@ func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error
 				return nil, nil
 			}
 			// Written, but the new ETags are unknown: read them back.
-			return nil, s.refreshETags(ctx, ops)
+			return s.refreshETags(ctx, ops)
 		}
 		var re *azcore.ResponseError
 		if !errors.As(err, &re) {
@@ -155,17 +155,51 @@ func matchOps(res []opResult, ops []putOp) bool {
 	return true
 }
 
-// refreshETags sets the ETags of written records from a fresh read.
-func (s *TableStore) refreshETags(ctx context.Context, ops []putOp) error {
+// refreshETags sets the ETags of records just written by a transaction
+// whose response could not be parsed, from a fresh read of each entity.
+//
+// Another writer may have replaced an entity between our transaction and
+// the read. Taking its ETag would pair our content with the other
+// writer's version, and our next Put would silently overwrite their
+// change. So the read-back content is compared with what we wrote (the
+// whole entity, re-encoded): when it differs, or the entity is gone, the
+// key is returned as a conflict and the record keeps the ETag it had
+// before Put, exactly as if its write had been refused; the caller
+// re-reads and re-merges as for any other conflict. Identical content
+// written by someone else is not a conflict: the record then describes
+// the stored version exactly.
+func (s *TableStore) refreshETags(ctx context.Context, ops []putOp) (conflicts []string, err error) {
 	for _, op := range ops {
 		_, rk := location(op.rec.Key)
 		resp, err := s.client.GetEntity(ctx, op.pk, rk, nil)
+		if hasStatus(err, http.StatusNotFound) {
+			conflicts = append(conflicts, op.rec.Key)
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("state: put: read back: %w", err)
+			return conflicts, fmt.Errorf("state: put: read back: %w", err)
+		}
+		if !sameEntity(resp.Value, op.entity) {
+			conflicts = append(conflicts, op.rec.Key)
+			continue
 		}
 		op.rec.ETag = string(resp.ETag)
 	}
-	return nil
+	return conflicts, nil
+}
+
+// sameEntity reports whether the stored indicator entity stored (as the
+// service returns it, with metadata) holds exactly the content of the
+// entity JSON written, as encodeIndicator produced it. The stored entity
+// is decoded and re-encoded, which is lossless for what encodeIndicator
+// writes, so every property is compared.
+func sameEntity(stored, written []byte) bool {
+	ind, err := decodeIndicator(stored, "")
+	if err != nil {
+		return false
+	}
+	b, err := encodeIndicator(ind)
+	return err == nil && bytes.Equal(b, written)
 }
 
 // captureKey is the context key under which a *captured asks capturePolicy
