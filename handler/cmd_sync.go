@@ -101,6 +101,10 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 	if failed > 0 {
 		return fmt.Errorf("%d of %d feeds failed (see above); the others were processed", failed, len(specs))
 	}
+	if drained.Parked+drained.DeadLettered+drained.Rejected > 0 {
+		return fmt.Errorf("upload incomplete: %d records rejected by Sentinel, %d batches parked, %d dead-lettered (see the log; `handler replay` after fixing the cause)",
+			drained.Rejected, drained.Parked, drained.DeadLettered)
+	}
 	return nil
 }
 

@@ -124,15 +124,24 @@ func uploadFunc(d *deps) invoke.Func {
 		case errors.Is(err, invoke.ErrUnexpectedBody):
 			// Not JSON in any form: it can never upload. Hand the raw
 			// value on; Upload parks it with the reason.
-			for _, raw := range inv.Request.Data {
-				m.Body = raw
+			raw, ok := inv.Request.Data[invoke.ServiceBusBinding]
+			if !ok {
+				for _, v := range inv.Request.Data {
+					raw = v
+				}
 			}
+			m.Body = raw
 		case err != nil:
 			return nil, fmt.Errorf("decode Service Bus message: %w", err)
 		}
 		u := d.uploads()
 		u.Logger = inv.Logger
-		res, err := u.Upload(ctx, queue.Message{ID: m.MessageID, Body: m.Body, DeliveryCount: m.DeliveryCount, ContentType: m.ContentType})
+		props := make(map[string]any, len(m.ApplicationProperties))
+		for k, v := range m.ApplicationProperties {
+			props[k] = v
+		}
+		res, err := u.Upload(ctx, queue.Message{ID: m.MessageID, Body: m.Body, DeliveryCount: m.DeliveryCount,
+			ContentType: m.ContentType, Properties: props})
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +186,13 @@ func submitHandler(d *deps) http.Handler {
 			writeError(w, http.StatusBadRequest, "bad_body", "could not read the body: "+err.Error())
 			return
 		}
-		dry, _ := strconv.ParseBool(r.URL.Query().Get("dry_run"))
+		dry := false
+		if v := r.URL.Query().Get("dry_run"); v != "" {
+			if dry, err = strconv.ParseBool(v); err != nil {
+				writeError(w, http.StatusBadRequest, "bad_dry_run", "dry_run must be true or false")
+				return
+			}
+		}
 		resp, err := d.submissions().Submit(r.Context(), ingest.SubmitRequest{
 			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
 			Principal: r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME"),
@@ -188,7 +203,8 @@ func submitHandler(d *deps) http.Handler {
 			writeError(w, se.Status, se.Code, se.Message)
 		case err != nil:
 			d.logger.Error("submission failed", "error", err)
-			writeError(w, http.StatusServiceUnavailable, "enqueue_failed", "the submission was valid but could not be queued; retry later")
+			writeError(w, http.StatusServiceUnavailable, "enqueue_failed",
+				"the submission was valid but could not be queued completely; retry it later (re-sending is safe: indicator ids are deterministic)")
 		default:
 			writeJSON(w, http.StatusAccepted, resp)
 		}

@@ -195,6 +195,20 @@ func TestSubmitEdgeCases(t *testing.T) {
 	if r.status != 202 || r.resp.Rejected != 1 || r.resp.Results[0].Reason != "expired" {
 		t.Errorf("expired item: %d %s", r.status, r.body)
 	}
+	// A submission may not take a feed's name (it would overwrite the
+	// feed's status and be revoked by its sweep).
+	r = post(t, url, "application/json", []byte(`{"source":"FeodoTracker","indicators":["45.147.230.12"]}`))
+	if r.status != 400 || r.err.Error.Code != "bad_source" {
+		t.Errorf("feed name as source: %d %s", r.status, r.body)
+	}
+	// dry_run must parse: an unknown value would otherwise enqueue.
+	r = post(t, srv.URL+"/api/indicators?dry_run=yes", "application/json", []byte(`["45.147.230.12"]`))
+	if r.status != 400 || r.err.Error.Code != "bad_dry_run" {
+		t.Errorf("dry_run=yes: %d %s", r.status, r.body)
+	}
+	if ready, _, _, _ := d.spool.Counts(); ready != 0 {
+		t.Errorf("refused requests queued %d batches", ready)
+	}
 	// No Content-Type at all (curl --data sets a form type): 415 naming what works.
 	r = post(t, url, "application/x-www-form-urlencoded", []byte("ioc=1.2.3.4"))
 	if r.status != 415 || !strings.Contains(r.err.Error.Message, "text/plain") {

@@ -223,18 +223,23 @@ func (d *deps) pipeline() *ingest.Pipeline {
 	return &ingest.Pipeline{
 		Fetcher: d.fetcher, Publisher: d.publisher(), Store: d.store, Policy: d.policy,
 		AuthKey: d.cfg.AbuseCHAuthKey, RefreshInterval: d.cfg.State.RefreshInterval,
-		RevokeGrace: d.cfg.State.RevokeGrace, Logger: d.logger,
+		RevokeGrace: d.cfg.State.RevokeGrace, MassRevocationHold: d.cfg.State.RevokeHold, Logger: d.logger,
 	}
 }
 
 func (d *deps) uploads() *ingest.Uploads {
-	return &ingest.Uploads{Uploader: d.uploader, Parker: d.parker(), Store: d.store, Logger: d.logger}
+	return &ingest.Uploads{Uploader: d.uploader, Parker: d.parker(), Store: d.store, Logger: d.logger,
+		MaxDeliveryCount: d.cfg.ServiceBus.MaxDeliveryCount}
 }
 
 func (d *deps) submissions() *ingest.Submissions {
 	c := d.cfg
+	var feeds []string
+	for _, f := range c.Feeds {
+		feeds = append(feeds, f.Name)
+	}
 	return &ingest.Submissions{Pipeline: d.pipeline(), MaxItems: c.Submit.MaxItems, Confidence: c.Submit.Confidence,
-		Lifetime: c.Submit.Lifetime, Source: c.Submit.Source, TLP: c.Policy.DefaultTLP}
+		Lifetime: c.Submit.Lifetime, Source: c.Submit.Source, TLP: c.Policy.DefaultTLP, Reserved: feeds}
 }
 
 // Close releases everything, in reverse order.

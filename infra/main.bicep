@@ -344,6 +344,7 @@ var appSettings = {
   SENTINEL_REQUESTS_PER_MINUTE: string(sentinelRequestsPerMinute)
   SERVICEBUS_QUEUE: queueName
   SERVICEBUS_PARKED_QUEUE: '${queueName}-parked'
+  SERVICEBUS_MAX_DELIVERY_COUNT: string(maxDeliveryCount)
   STATE_TABLE_NAME: stateTableName
   INDICATOR_REFRESH_INTERVAL: indicatorRefreshInterval
   REVOCATION_GRACE_PERIOD: revocationGracePeriod

@@ -107,7 +107,13 @@ resource parkedQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   name: '${queueName}-parked'
   properties: {
     lockDuration: 'PT5M'
-    maxDeliveryCount: 10
+    // Very high on purpose: nothing in the app receives from this queue,
+    // but `handler replay --reason/--max` may have to receive (and then
+    // abandon, which counts a delivery) skipped batches that sit before the
+    // ones it moves. With the default 10, a batch skipped by ten such
+    // replays would be dead-lettered to <queue>-parked/$DeadLetterQueue
+    // (replay reads that sub-queue too, so it would still not be lost).
+    maxDeliveryCount: 2000
     // Parked batches wait for an operator (`handler replay --from parked`).
     // After 14 days they are superseded: the 7d refresh has re-uploaded every
     // indicator a source still lists, so expiry discards them.

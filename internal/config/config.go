@@ -89,9 +89,10 @@ type Sentinel struct {
 
 // ServiceBus holds the queue settings. Namespace "" means the local spool.
 type ServiceBus struct {
-	Namespace   string
-	Queue       string
-	ParkedQueue string
+	Namespace        string
+	Queue            string
+	ParkedQueue      string
+	MaxDeliveryCount int
 }
 
 // State holds the state store settings.
@@ -103,6 +104,7 @@ type State struct {
 	File             string
 	RefreshInterval  time.Duration
 	RevokeGrace      time.Duration
+	RevokeHold       float64 // share of a list a sweep may revoke at once
 }
 
 // Policy holds the allowlist and TLP defaults.
@@ -192,6 +194,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	ns := r.str("ServiceBusConnection__fullyQualifiedNamespace", "")
 	c.ServiceBus = ServiceBus{Namespace: ns, Queue: r.str("SERVICEBUS_QUEUE", "sentinel-upload")}
 	c.ServiceBus.ParkedQueue = r.str("SERVICEBUS_PARKED_QUEUE", c.ServiceBus.Queue+"-parked")
+	c.ServiceBus.MaxDeliveryCount = r.intRange("SERVICEBUS_MAX_DELIVERY_COUNT", 10, 1, 2000)
 	if ns != "" && strings.ContainsAny(ns, "; ") {
 		r.fail("ServiceBusConnection__fullyQualifiedNamespace", ns, "a namespace host name such as myns.servicebus.windows.net (identity-based; not a connection string)")
 	}
@@ -208,6 +211,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		File:             r.str("STATE_FILE", ""),
 		RefreshInterval:  r.duration("INDICATOR_REFRESH_INTERVAL", 7*24*time.Hour),
 		RevokeGrace:      r.duration("REVOCATION_GRACE_PERIOD", 48*time.Hour),
+		RevokeHold:       r.fraction("REVOCATION_HOLD_FRACTION", 0.5),
 	}
 	if c.State.TableServiceURL == "" {
 		if acct := r.str("AzureWebJobsStorage__accountName", ""); acct != "" {
@@ -268,6 +272,9 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	}
 
 	if mode == ModeHost {
+		if c.State.Kind == "file" && r.str("STATE_STORE", "") == "" {
+			r.fail("STATE_STORE", "", "in Azure, the Table Storage state shared by every instance: set AzureWebJobsStorage__accountName or STATE_TABLE_SERVICE_URL (STATE_STORE=file only for a single local host)")
+		}
 		if c.Sentinel.WorkspaceID == "" {
 			r.fail("SENTINEL_WORKSPACE_ID", "", "required in Azure: the Sentinel workspace ID (GUID)")
 		}
@@ -339,7 +346,7 @@ func (r *reader) url(name string) string {
 		return ""
 	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail(name, v, "an absolute http(s) URL")
 		return ""
 	}
@@ -370,6 +377,19 @@ func (r *reader) intRange(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+func (r *reader) fraction(name string, def float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1 {
+		r.fail(name, v, "a number above 0 and at most 1, such as 0.5")
+		return def
+	}
+	return f
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

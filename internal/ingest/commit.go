@@ -15,8 +15,9 @@ import (
 )
 
 // expiryWindow: an indicator still reported whose valid_until is closer than
-// this is refreshed even if its refresh interval has not passed, so it never
-// drops out of the TI map rules while a source still lists it.
+// this (or than half its lifetime, for short lifetimes) is refreshed even if
+// its refresh interval has not passed, so it never drops out of the TI map
+// rules while a source still lists it.
 const expiryWindow = 3 * 24 * time.Hour
 
 // seenWriteAge: an unchanged indicator's state row is rewritten (to move its
@@ -64,13 +65,14 @@ func (p *Pipeline) commit(ctx context.Context, r *run) error {
 		}
 		changes = append(changes, sweep...)
 	}
+	changes = dedupe(changes)
+	sent, err := p.enqueue(ctx, r.spec.Config.Name, changes)
+	r.counts.Enqueued = sent
 	for _, c := range changes {
-		if c.upload && c.ind != nil && c.ind.Revoked {
+		if c.sent && c.ind.Revoked {
 			r.counts.Revoked++
 		}
 	}
-	sent, err := p.enqueue(ctx, r.spec.Config.Name, changes)
-	r.counts.Enqueued = sent
 	var writes []*state.Indicator
 	for _, c := range changes {
 		if c.upload && !c.sent {
@@ -83,13 +85,41 @@ func (p *Pipeline) commit(ctx context.Context, r *run) error {
 		// Remember what did reach the queue, then fail the run.
 		if werr := p.writeState(ctx, writes); werr != nil {
 			err = errors.Join(err, werr)
+		} else if ferr := p.flush(); ferr != nil {
+			err = errors.Join(err, ferr)
 		}
 		return fmt.Errorf("%s: %d indicators not enqueued: %w", r.spec.Config.Name, r.counts.NotEnqueued, err)
 	}
 	if err := p.writeState(ctx, writes); err != nil {
 		return fmt.Errorf("%s: write state: %w", r.spec.Config.Name, err)
 	}
+	return p.flush()
+}
+
+// flush makes the run's state durable when the store buffers writes (the
+// local file store): a crash after the batches reached the spool must not
+// forget a revocation, or a revoked id could be refreshed again.
+func (p *Pipeline) flush() error {
+	if f, ok := p.Store.(interface{ Flush() error }); ok {
+		if err := f.Flush(); err != nil {
+			return fmt.Errorf("flush state: %w", err)
+		}
+	}
 	return nil
+}
+
+// dedupe keeps the first change of each key: a state row is written once
+// per run (Put refuses a key twice).
+func dedupe(cs []*change) []*change {
+	seen := make(map[string]bool, len(cs))
+	out := cs[:0]
+	for _, c := range cs {
+		if !seen[c.key] {
+			seen[c.key] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func countUploads(cs []*change) int {
@@ -132,13 +162,14 @@ func (p *Pipeline) diff(r *run, key string, st *state.Indicator) (*change, error
 		merged = stix.Merge(old, cur, now)
 	}
 	merged.ID = st.ID
+	cur.ID = st.ID // the run reports the id that is uploaded
 	rec := *st
 	rec.Sources = mergeSeen(st.Sources, seen)
 	fp := stix.Fingerprint(merged)
 	switch {
 	case st.Status == state.StatusExpired || fp != st.Fingerprint:
 		r.counts.Changed++
-	case now.Sub(st.LastUploaded) >= p.refreshInterval() || st.ValidUntil.Sub(now) < expiryWindow:
+	case now.Sub(st.LastUploaded) >= p.refreshInterval() || st.ValidUntil.Sub(now) < min(expiryWindow, r.lifetime(cur.Observable.Type)/2):
 		// Still reported: a newer modified and an extended validity keep
 		// it inside the TI map rules' look-back.
 		r.counts.Refreshed++
@@ -156,8 +187,10 @@ func (p *Pipeline) diff(r *run, key string, st *state.Indicator) (*change, error
 	if merged.ValidUntil.Before(cur.ValidUntil) {
 		merged.ValidUntil = cur.ValidUntil
 	}
-	if !merged.Modified.After(st.LastUploaded) && !st.LastUploaded.IsZero() {
-		merged.Modified = now
+	// Sentinel must see a newer modified than what it holds, even when
+	// clocks of two instances disagree.
+	if old != nil && !merged.Modified.After(old.Modified) {
+		merged.Modified = old.Modified.Add(time.Millisecond)
 	}
 	fill(&rec, merged, now)
 	return &change{key: key, ind: merged, upload: true, rec: &rec}, nil
@@ -187,18 +220,43 @@ func (p *Pipeline) sweep(ctx context.Context, r *run) ([]*change, error) {
 	var out []*change
 	grace := p.revokeGrace()
 	active, revokes := 0, 0
-	err := p.Store.Scan(ctx, state.ScanFilter{Status: state.StatusActive, Source: src}, func(st *state.Indicator) error {
-		active++
-		if _, listed := r.byKey[st.Key]; listed {
+	allowed := map[string]bool{}
+	for _, k := range r.allowed {
+		allowed[k] = true // revoked by the allowlist path already
+	}
+	// The scan visits every active indicator (Table Storage filters the
+	// status, not the source), so it also retires the expired ones of
+	// every source: they leave later scans.
+	err := p.Store.Scan(ctx, state.ScanFilter{Status: state.StatusActive}, func(st *state.Indicator) error {
+		if _, listed := r.byKey[st.Key]; listed || allowed[st.Key] {
+			if st.HasSource(src) {
+				active++
+			}
+			return nil // this run's diff or the allowlist path handles it
+		}
+		if !st.ValidUntil.After(r.now) {
+			// Ran out: Sentinel's rules ignore it already. Marking it
+			// expired keeps it out of future sweeps (and a source that
+			// reports it again re-uploads it).
+			rec := *st
+			rec.Status = state.StatusExpired
+			out = append(out, &change{key: st.Key, rec: &rec})
 			return nil
 		}
+		if !st.HasSource(src) {
+			return nil
+		}
+		active++
 		last := lastSeen(st.Sources, src)
 		if last.IsZero() || r.now.Sub(last) < grace {
 			return nil
 		}
+		// Another source still vouches for it while its own report is
+		// valid: last seen by it plus the type's lifetime.
+		life := r.lifetime(ioc.Type(st.Type))
 		var others []state.SourceSeen
 		for _, s := range st.Sources {
-			if s.Source != src && r.now.Before(st.ValidUntil) {
+			if s.Source != src && r.now.Before(s.LastSeen.Add(life)) {
 				others = append(others, s)
 			}
 		}
@@ -214,7 +272,7 @@ func (p *Pipeline) sweep(ctx context.Context, r *run) ([]*change, error) {
 		}
 		return nil
 	})
-	if err == nil && revokes > massRevocationMin && revokes*2 > active {
+	if err == nil && revokes > massRevocationMin && float64(revokes) > p.holdFraction()*float64(active) {
 		// A complete list that lost more than half of what it listed is
 		// more likely broken (truncated, an error page that parsed, an
 		// upstream incident) than a real clean-up: hold the revocations
@@ -234,9 +292,17 @@ func (p *Pipeline) sweep(ctx context.Context, r *run) ([]*change, error) {
 }
 
 // massRevocationMin is the number of revocations a sweep always allows; above
-// it, a sweep that would revoke more than half of a source's indicators is
-// held (see sweep).
+// it, a sweep that would revoke more than the hold fraction of a source's
+// indicators is held (see sweep).
 const massRevocationMin = 20
+
+// holdFraction is Pipeline.MassRevocationHold or its default, one half.
+func (p *Pipeline) holdFraction() float64 {
+	if p.MassRevocationHold > 0 {
+		return p.MassRevocationHold
+	}
+	return 0.5
+}
 
 func decodeIndicator(st *state.Indicator) (*stix.Indicator, error) {
 	if len(st.Object) == 0 {
@@ -341,7 +407,9 @@ func (p *Pipeline) writeState(ctx context.Context, recs []*state.Indicator) erro
 }
 
 // reconcile merges our pending write into the row another writer stored:
-// sources are united; the newer upload's object wins; revocation sticks.
+// sources are united; the higher revision wins (a revoked id is never
+// reused); within one revision a revocation sticks, from either side; only
+// then does the newer upload's object win.
 func reconcile(mine, theirs *state.Indicator) *state.Indicator {
 	if theirs == nil {
 		m := *mine
@@ -352,13 +420,23 @@ func reconcile(mine, theirs *state.Indicator) *state.Indicator {
 	for _, s := range mine.Sources {
 		out.Sources = mergeSeen(out.Sources, s)
 	}
-	if theirs.Status == state.StatusRevoked && mine.Revision <= theirs.Revision {
-		return &out
+	takeMine := false
+	switch {
+	case mine.Revision != theirs.Revision:
+		takeMine = mine.Revision > theirs.Revision
+	case theirs.Status == state.StatusRevoked:
+		takeMine = false
+	case mine.Status == state.StatusRevoked:
+		takeMine = true
+	default:
+		takeMine = mine.LastUploaded.After(theirs.LastUploaded)
 	}
-	if mine.LastUploaded.After(theirs.LastUploaded) {
+	if takeMine {
 		out.ID, out.Revision, out.Object, out.Fingerprint = mine.ID, mine.Revision, mine.Object, mine.Fingerprint
 		out.LastUploaded, out.ValidUntil, out.Labels, out.Confidence, out.Status = mine.LastUploaded, mine.ValidUntil, mine.Labels, mine.Confidence, mine.Status
-		if mine.Fingerprint != theirs.Fingerprint && !theirs.LastUploaded.IsZero() {
+		out.Created = mine.Created
+		if mine.Revision == theirs.Revision && mine.Status != state.StatusRevoked &&
+			mine.Fingerprint != theirs.Fingerprint && !theirs.LastUploaded.IsZero() {
 			// Both uploaded different content; force the next run to
 			// upload the merge of both.
 			out.Fingerprint = ""

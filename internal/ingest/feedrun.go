@@ -52,7 +52,12 @@ func (p *Pipeline) RunFeed(ctx context.Context, spec FeedSpec) (*Report, error) 
 		rep.Outcome = OutcomeFailed
 		rep.Reason = err.Error()
 	}
-	if serr := p.saveStatus(ctx, spec, rep); serr != nil {
+	// The status is saved even when the run's own deadline has passed or
+	// it was cancelled: a failed run must not leave the last success on
+	// display.
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if serr := p.saveStatus(sctx, spec, rep); serr != nil {
 		p.logger().Warn("feed status not saved", "feed", rep.Feed, "error", serr)
 	}
 	return rep, err
@@ -133,6 +138,12 @@ func upperKey(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// detached returns a context that outlives ctx's cancellation and deadline
+// by a short bound of its own, for bookkeeping after a run ended.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
 // catchUpDays widens a look-back window (ThreatFox get_iocs days, 1-7) so

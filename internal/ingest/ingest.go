@@ -48,6 +48,11 @@ type Pipeline struct {
 	// RevokeGrace is how long a complete-list source may stop listing an
 	// indicator before it is revoked (default 48 hours).
 	RevokeGrace time.Duration
+	// MassRevocationHold is the share of a complete list's active
+	// indicators that one sweep may revoke; a sweep that would revoke more
+	// (and more than 20) is held as a likely broken list. 0 means one half;
+	// 1 or more disables the hold.
+	MassRevocationHold float64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives progress (default slog.Default()).

@@ -201,3 +201,33 @@ func TestZippedFullDump(t *testing.T) {
 	}
 	h.validateAll()
 }
+
+// TestSweepOtherSourceExpired: an IOC a complete list delists is revoked
+// when another source's report of it has run out, even though the complete
+// list itself had kept extending the indicator's validity.
+func TestSweepOtherSourceExpired(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	h.feeds.set("/b.txt", []byte("45.9.9.9\n"))
+	b := h.userList("list-b", "/b.txt", false)
+	h.run(b) // list-b reports it once
+	h.feeds.set("/b.txt", []byte("# empty now\n"))
+	a := h.userList("list-a", "/a.txt", true)
+	// The complete list keeps listing it for 20 days (refreshing it).
+	for day := 0; day < 20; day++ {
+		h.feeds.set("/a.txt", []byte("45.9.9.9\n45.9.9.10\n"))
+		h.run(a)
+		h.drain()
+		h.clock.Advance(24 * time.Hour)
+	}
+	// Then delists it; list-b's report (14-day IP lifetime) is long over.
+	h.feeds.set("/a.txt", []byte("45.9.9.10\n"))
+	h.run(a)
+	h.clock.Advance(49 * time.Hour)
+	if rep := h.run(a); rep.Counts.Revoked != 1 {
+		t.Fatalf("counts = %+v, want the delisted IOC revoked", rep.Counts)
+	}
+	h.drain()
+	if h.active()[ipID("45.9.9.9")] {
+		t.Error("delisted IOC still active")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
 )
 
@@ -36,6 +37,10 @@ type Submissions struct {
 	Lifetime   time.Duration
 	Source     string
 	TLP        string
+	// Reserved are names a submission's source may not take: the feeds.
+	// A submission under a feed's name would overwrite its status and be
+	// revoked by its complete-list sweep.
+	Reserved []string
 }
 
 // SubmitRequest is one submission.
@@ -124,6 +129,7 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 	now := p.now()
 	r := p.newRun(spec, now)
 	resp := &SubmitResponse{Source: spec.Config.Name, DryRun: req.DryRun}
+	keys := make([]string, len(items)) // the result's indicator key, "" if rejected
 	for i := range items {
 		it := &items[i]
 		res := ItemResult{Input: truncate(it.input, 256)}
@@ -138,8 +144,10 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 			if it.err == nil {
 				res.Status, res.ID, res.Value, res.Type = "accepted", ind.ID, ind.Observable.Value, string(ind.Observable.Type)
 				key := ind.Observable.Key()
+				keys[i] = key
 				if old, ok := r.byKey[key]; ok {
 					r.byKey[key] = stix.Merge(old, ind, now)
+					r.counts.Duplicate++
 				} else {
 					r.byKey[key] = ind
 					r.order = append(r.order, key)
@@ -160,6 +168,8 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 		resp.Results = append(resp.Results, res)
 	}
 	if req.DryRun {
+		p.predictIDs(ctx, r)
+		setIDs(resp, keys, r)
 		for _, key := range r.order {
 			b, _ := json.Marshal(r.byKey[key])
 			resp.Objects = append(resp.Objects, b)
@@ -185,14 +195,48 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 	if err != nil {
 		rep.Outcome, rep.Reason = OutcomeFailed, err.Error()
 	}
-	if serr := p.saveStatus(ctx, spec, rep); serr != nil {
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if serr := p.saveStatus(sctx, spec, rep); serr != nil {
 		p.logger().Warn("submission status not saved", "source", rep.Feed, "error", serr)
 	}
 	if err != nil {
 		return resp, err
 	}
+	setIDs(resp, keys, r)
 	resp.Enqueued = r.counts.Enqueued
 	return resp, nil
+}
+
+// setIDs reports the final indicator ids: an IOC that returns after a
+// revocation is uploaded under its next revision's id.
+func setIDs(resp *SubmitResponse, keys []string, r *run) {
+	for i, k := range keys {
+		if ind, ok := r.byKey[k]; ok && k != "" {
+			resp.Results[i].ID = ind.ID
+		}
+	}
+}
+
+// predictIDs gives a dry run the ids a real submission would use, from
+// state (revoked IOCs come back under the next revision).
+func (p *Pipeline) predictIDs(ctx context.Context, r *run) {
+	if p.Store == nil || len(r.order) == 0 {
+		return
+	}
+	existing, err := p.Store.Get(ctx, r.order)
+	if err != nil {
+		return // the dry run shows revision-0 ids
+	}
+	for k, st := range existing {
+		ind := r.byKey[k]
+		switch {
+		case st.Status == state.StatusRevoked:
+			ind.ID = stix.IndicatorID(ind.Observable, st.Revision+1)
+		case st.ID != "":
+			ind.ID = st.ID
+		}
+	}
 }
 
 func (s *Submissions) maxItems() int {
@@ -214,8 +258,14 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	if source == "" {
 		source = "manual"
 	}
-	if len(source) > 100 {
-		return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source", Message: "source must be at most 100 characters"}
+	if len(source) > 100 || strings.IndexFunc(source, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0 {
+		return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source", Message: "source must be at most 100 printable characters"}
+	}
+	for _, f := range s.Reserved {
+		if strings.EqualFold(source, f) {
+			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source",
+				Message: fmt.Sprintf("source %q is the name of a feed; give the submission a source of its own (e.g. the case or team)", source)}
+		}
 	}
 	tlp := s.TLP
 	if d.TLP != "" {
@@ -254,6 +304,10 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 func applyDefaults(rec *ioc.Record, d defaults, now time.Time) {
 	if rec.FirstSeen.IsZero() {
 		rec.FirstSeen = now
+	}
+	if d.Confidence != nil && !rec.ConfidenceSet {
+		// Explicit, so that a request-level 0 stays 0.
+		rec.Confidence, rec.ConfidenceSet = *d.Confidence, true
 	}
 }
 

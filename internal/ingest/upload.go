@@ -24,9 +24,12 @@ type Uploads struct {
 	Uploader Uploader
 	Parker   Parker
 	// Store receives the uploader counters (nil = not recorded).
-	Store  state.Store
-	Logger *slog.Logger
-	Now    func() time.Time
+	Store state.Store
+	// MaxDeliveryCount is the queue's maximum delivery count: a failure on
+	// that delivery is counted as dead-lettered (0 = 10).
+	MaxDeliveryCount int
+	Logger           *slog.Logger
+	Now              func() time.Time
 }
 
 // UploadResult is what one upload did.
@@ -45,21 +48,35 @@ type UploadResult struct {
 // failure: it is parked too.
 func (u *Uploads) Upload(ctx context.Context, msg queue.Message) (*UploadResult, error) {
 	log := u.logger().With("message_id", msg.ID, "delivery_count", msg.DeliveryCount)
-	batch, err := queue.Decode(msg.Body)
+	batch, err := queue.DecodeMessage(msg)
 	if err != nil {
 		return u.park(ctx, log, msg, "bad_message", err)
 	}
 	res := &UploadResult{Objects: len(batch.Objects)}
+	before := u.clientStats()
 	r, err := u.Uploader.Upload(ctx, batch.Objects)
-	delta := state.UploaderStats{}
+	after := u.clientStats()
+	delta := state.UploaderStats{
+		// 429s the client waited out and its own retries count too.
+		Throttled: after.Throttled - before.Throttled,
+		Retries:   after.Retries - before.Retries,
+	}
 	if msg.DeliveryCount > 1 {
-		delta.Retries = 1 // a redelivery of a batch that failed before
+		delta.Retries++ // a redelivery of a batch that failed before
 	}
 	if err != nil {
+		if msg.DeliveryCount >= u.maxDeliveries() {
+			// The host abandons it once more and Service Bus moves it to
+			// the dead-letter queue: count it here, where the reason is.
+			delta.DeadLettered = 1
+			log.Error("batch failed on its last delivery; it goes to the dead-letter queue", "error", err)
+		}
 		var thr *sentinel.ThrottledError
 		switch {
 		case errors.As(err, &thr):
-			delta.Throttled++
+			if delta.Throttled == 0 {
+				delta.Throttled = 1
+			}
 			u.record(ctx, delta, err)
 			return nil, fmt.Errorf("throttled by Sentinel (retry after %s); the message will be redelivered: %w", thr.RetryAfter, err)
 		case errors.Is(err, sentinel.ErrPermanent):
@@ -102,9 +119,27 @@ func (u *Uploads) record(ctx context.Context, d state.UploaderStats, err error) 
 	if err != nil {
 		d.LastError = err.Error()
 	}
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	if serr := u.Store.AddUploaderStats(ctx, d); serr != nil {
 		u.logger().Warn("uploader stats not saved", "error", serr)
 	}
+}
+
+// clientStats reads the uploader's own counters when it keeps them
+// (*sentinel.Client does).
+func (u *Uploads) clientStats() sentinel.Stats {
+	if c, ok := u.Uploader.(interface{ Stats() sentinel.Stats }); ok {
+		return c.Stats()
+	}
+	return sentinel.Stats{}
+}
+
+func (u *Uploads) maxDeliveries() int {
+	if u.MaxDeliveryCount > 0 {
+		return u.MaxDeliveryCount
+	}
+	return 10
 }
 
 func (u *Uploads) logger() *slog.Logger {

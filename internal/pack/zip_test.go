@@ -299,6 +299,7 @@ func serveRoutes(t *testing.T, appDir string) {
 		"SENTINEL_WORKSPACE_ID=00000000-0000-4000-8000-000000000001",
 		"ServiceBusConnection__fullyQualifiedNamespace=example.servicebus.windows.net",
 		"F2S_DATA_DIR=" + t.TempDir(),
+		"STATE_STORE=file", // no Table Storage here
 		"HOME=" + t.TempDir(),
 	}
 	for _, fn := range app.Functions() {
