@@ -20,9 +20,14 @@ type fakeBus struct {
 	// sent (0 = never fails).
 	failSend int
 	sends    int                     // batches sent
+	peeks    int                     // PeekMessages calls
 	queues   map[string][]*fakeEntry // by queue name; dead-letter sub-queue under name+"/$dlq"
 	closed   bool
 	seq      int64
+	// maxDelivery is a queue's MaxDeliveryCount (0 = unlimited): a
+	// message abandoned after that many deliveries moves to the queue's
+	// dead-letter sub-queue with the reason MaxDeliveryCountExceeded.
+	maxDelivery map[string]int
 }
 
 type fakeEntry struct {
@@ -35,7 +40,7 @@ const fakeOverhead = 100
 var errFakeSend = errors.New("fake: send failed")
 
 func newFakeBus(maxBytes int) *fakeBus {
-	return &fakeBus{maxBytes: maxBytes, queues: map[string][]*fakeEntry{}}
+	return &fakeBus{maxBytes: maxBytes, queues: map[string][]*fakeEntry{}, maxDelivery: map[string]int{}}
 }
 
 func (f *fakeBus) NewSender(queue string) (ServiceBusSender, error) {
@@ -133,8 +138,38 @@ func (s *fakeSender) SendMessageBatch(ctx context.Context, batch ServiceBusBatch
 func (s *fakeSender) Close(context.Context) error { return nil }
 
 type fakeReceiver struct {
-	bus   *fakeBus
-	queue string
+	bus        *fakeBus
+	queue      string
+	lastPeeked int64
+}
+
+// PeekMessages returns copies of up to max messages, locked or not, from
+// the one after the last peeked (or FromSequenceNumber), without changing
+// them, like the SDK.
+func (r *fakeReceiver) PeekMessages(ctx context.Context, max int, opts *azservicebus.PeekMessagesOptions) ([]*azservicebus.ReceivedMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	from := r.lastPeeked + 1
+	if opts != nil && opts.FromSequenceNumber != nil {
+		from = *opts.FromSequenceNumber
+	}
+	f := r.bus
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peeks++
+	var out []*azservicebus.ReceivedMessage
+	for _, e := range f.queues[r.queue] {
+		if len(out) == max {
+			break
+		}
+		if *e.msg.SequenceNumber >= from {
+			cp := *e.msg
+			out = append(out, &cp)
+			r.lastPeeked = *e.msg.SequenceNumber
+		}
+	}
+	return out, nil
 }
 
 func (r *fakeReceiver) ReceiveMessages(ctx context.Context, max int, _ *azservicebus.ReceiveMessagesOptions) ([]*azservicebus.ReceivedMessage, error) {
@@ -168,10 +203,18 @@ func (r *fakeReceiver) settle(m *azservicebus.ReceivedMessage, remove bool) erro
 	if i < 0 || !q[i].locked {
 		return errors.New("fake: lock lost")
 	}
+	q[i].locked = false
+	if max := f.maxDelivery[r.queue]; !remove && max > 0 && int(m.DeliveryCount) >= max {
+		remove = true
+		reason := ReasonMaxDeliveryCountExceeded
+		m.DeadLetterReason = &reason
+		f.seq++ // a new sequence number keeps each queue in order
+		seq := f.seq
+		m.SequenceNumber = &seq
+		f.queues[r.queue+"/$dlq"] = append(f.queues[r.queue+"/$dlq"], &fakeEntry{msg: m})
+	}
 	if remove {
 		f.queues[r.queue] = slices.Delete(q, i, i+1)
-	} else {
-		q[i].locked = false
 	}
 	return nil
 }

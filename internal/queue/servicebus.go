@@ -47,9 +47,11 @@ type ServiceBusBatch interface {
 	NumMessages() int
 }
 
-// ServiceBusReceiver receives and settles messages in peek-lock mode, like
-// *azservicebus.Receiver.
+// ServiceBusReceiver receives and settles messages in peek-lock mode, and
+// browses them without locking (PeekMessages, which pages on from the last
+// peeked sequence number), like *azservicebus.Receiver.
 type ServiceBusReceiver interface {
+	PeekMessages(ctx context.Context, maxMessageCount int, options *azservicebus.PeekMessagesOptions) ([]*azservicebus.ReceivedMessage, error)
 	ReceiveMessages(ctx context.Context, maxMessages int, options *azservicebus.ReceiveMessagesOptions) ([]*azservicebus.ReceivedMessage, error)
 	CompleteMessage(ctx context.Context, m *azservicebus.ReceivedMessage, options *azservicebus.CompleteMessageOptions) error
 	AbandonMessage(ctx context.Context, m *azservicebus.ReceivedMessage, options *azservicebus.AbandonMessageOptions) error

@@ -393,3 +393,55 @@ func TestServiceBusSessions(t *testing.T) {
 		t.Errorf("SessionID \"-\": %+v", got)
 	}
 }
+
+// Filtered replays leave skipped parked messages replayable: browsing
+// doesn't count a delivery, and a message that is received on the way and
+// abandoned until the parked queue dead-letters it is still replayed from
+// there.
+func TestServiceBusReplaySkippedParkedStaysReplayable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, fake := newTestBus(t, 1<<20)
+	fake.maxDelivery["upload-parked"] = 10 // the Service Bus default
+	dead(fake, "upload-parked", "keep", "BadRequest")
+	keep := fake.messages("upload-parked")[0]
+
+	// Nothing matches: nothing is received.
+	for range 15 {
+		res, err := s.Replay(ctx, ReplayOptions{From: ReplayFromParked, Reason: "forbidden", Wait: 10 * time.Millisecond})
+		if err != nil || res.Parked != (ReplayCount{0, 1}) {
+			t.Fatalf("replay = %+v, %v", res, err)
+		}
+	}
+	if keep.DeliveryCount != 0 {
+		t.Fatalf("browsing counted %d deliveries", keep.DeliveryCount)
+	}
+
+	// A match behind it: "keep" is received on the way and abandoned.
+	for i := range 15 {
+		dead(fake, "upload-parked", fmt.Sprintf("f%d", i), "Forbidden")
+		res, err := s.Replay(ctx, ReplayOptions{From: ReplayFromParked, Reason: "forbidden", Wait: 10 * time.Millisecond})
+		// "keep" is skipped once, or twice in the replay that moves it to
+		// the parked dead-letter queue (browsed after the parked queue).
+		if err != nil || res.Parked.Moved != 1 || res.Parked.Skipped < 1 {
+			t.Fatalf("replay %d = %+v, %v", i, res, err)
+		}
+	}
+	if n := len(fake.messages("upload-parked/$dlq")); n != 1 {
+		t.Fatalf("%d messages in the parked dead-letter queue, want 1 (the fake's max delivery count)", n)
+	}
+
+	res, err := s.Replay(ctx, ReplayOptions{From: ReplayFromParked, Reason: "badrequest", Wait: 10 * time.Millisecond})
+	if err != nil || res.Parked != (ReplayCount{1, 0}) {
+		t.Fatalf("replay of the skipped message = %+v, %v", res, err)
+	}
+	up := fake.messages("upload")
+	last := up[len(up)-1]
+	if len(up) != 16 || last.ApplicationProperties[PropOriginalMessageID] != "keep" ||
+		last.ApplicationProperties[PropReplayedFrom] != ReplayFromParked || string(last.Body) != `[{"id":"keep"}]` {
+		t.Errorf("%d on the upload queue, last %s %v", len(up), last.MessageID, last.ApplicationProperties)
+	}
+	if n := len(fake.messages("upload-parked")) + len(fake.messages("upload-parked/$dlq")); n != 0 {
+		t.Errorf("%d left in the parked queue", n)
+	}
+}

@@ -56,10 +56,11 @@ type SpoolOptions struct {
 //
 // Layout: dir/ready, dir/inflight, dir/deadletter and dir/parked, one file
 // per message named by its MessageID, holding a one-line JSON envelope
-// (properties, delivery count, reasons) and the body; an inflight file's
-// mtime is the end of its lease. Changes are atomic renames of fully
-// written, fsynced files, so a killed process loses nothing: OpenSpool
-// returns inflight messages whose lease expired to ready, counting the
+// (properties, delivery count, reasons) and the body. Every change is an
+// atomic rename of a fully written, fsynced file (a settled message is
+// written to its destination first, then its inflight file is removed), so
+// a killed process loses nothing: OpenSpool finishes or undoes what it
+// interrupted and returns every inflight message to ready, counting the
 // interrupted delivery. Against a power loss, published, parked and
 // dead-lettered messages are durable once the call returns (directory
 // fsync); a completed message may come back, and a delivery may be counted
@@ -68,11 +69,11 @@ type SpoolOptions struct {
 // Differences from Service Bus: duplicate detection looks only at ready and
 // inflight messages (no time window, no memory of completed ones); delivery
 // is FIFO by enqueue order (an abandoned message keeps its place); an
-// expired lease is noticed when Receive finds nothing ready or the spool is
-// opened, not by a timer; a lease can't be renewed and does not survive
-// reopening (the message comes back when it expires); there is no message
-// TTL. A Spool is safe for concurrent use by one process; the directory
-// must not be opened by two processes at once.
+// expired lease is noticed when Receive finds nothing ready, not by a
+// timer, and until then the holder can still settle the message (see
+// Complete); leases do not survive reopening; there is no message TTL. A
+// Spool is safe for concurrent use by one process; the directory must not
+// be opened by two processes at once.
 type Spool struct {
 	dir      string
 	maxDeliv int
@@ -87,10 +88,13 @@ type Spool struct {
 	seq   uint64 // last sequence number used
 }
 
-// OpenSpool opens (creating it if needed) the spool in dir, and returns the
-// inflight messages whose lease expired to ready (or to the dead-letter
-// directory when their deliveries are used up). Files it can't read are
-// logged and left alone.
+// OpenSpool opens (creating it if needed) the spool in dir. Only one
+// process may have a spool open, so every inflight message it finds was
+// delivered to a process that is gone: OpenSpool returns them all to ready
+// at once, whatever their lease, with the interrupted delivery counted (or
+// dead-letters them, reason MaxDeliveryCountExceeded, when their deliveries
+// are used up). It also finishes a settlement a killed process left half
+// done. Files it can't read are logged and left alone.
 func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: spool: no directory", ErrInvalidOptions)
@@ -117,10 +121,22 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 			return nil, err
 		}
 	}
-	for id := range s.index[KindInflight] {
-		// In both after a power loss during a move: the inflight copy is
-		// the later state, and goes back to ready when its lease expires.
-		if s.index[KindReady][id] != nil {
+	deadSeqs := map[uint64]bool{}
+	for _, env := range s.index[KindDeadLetter] {
+		deadSeqs[env.Seq] = true
+	}
+	for id, env := range s.index[KindInflight] {
+		switch {
+		case env.Seq != 0 && deadSeqs[env.Seq]:
+			// Killed while dead-lettering, after the dead-letter copy
+			// (same sequence number, maybe a new id) was written: it is
+			// the later state.
+			_ = os.Remove(s.path(KindInflight, id))
+			delete(s.index[KindInflight], id)
+		case s.index[KindReady][id] != nil:
+			// Killed while abandoning, after the ready copy was written,
+			// or a power loss during Receive's move: the inflight copy
+			// goes back to ready below with the same delivery count.
 			_ = os.Remove(s.path(KindReady, id))
 			delete(s.index[KindReady], id)
 		}
@@ -130,7 +146,7 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.recoverExpired(); err != nil {
+	if err := s.recoverInflight(true); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -141,7 +157,10 @@ func (s *Spool) path(k Kind, id string) string {
 }
 
 // load indexes the files of one directory, removing leftover temporary
-// files.
+// files. A file whose name is not that of its envelope's id (left by an
+// older version killed while dead-lettering under a new id) is adopted:
+// renamed to its id, and an inflight one that was being dead-lettered is
+// moved on to the dead-letter directory (loaded after inflight).
 func (s *Spool) load(k Kind) error {
 	d := filepath.Join(s.dir, string(k))
 	if err := os.MkdirAll(d, 0o700); err != nil {
@@ -163,17 +182,32 @@ func (s *Spool) load(k Kind) error {
 			continue
 		}
 		env, err := readHeader(filepath.Join(d, name))
-		if err != nil || fileName(env.ID) != name {
-			s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name, "error", fmt.Sprint(err))
+		if err != nil {
+			s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name, "error", err.Error())
 			continue
 		}
-		if k == KindInflight {
-			// The file records the deliveries before the current one; its
-			// mtime is the end of the current lease.
-			env.DeliveryCount++
-			if info, err := e.Info(); err == nil {
-				env.LockedUntil = info.ModTime()
+		if want := fileName(env.ID); want != name {
+			to := k
+			if k == KindInflight && env.Reason != "" {
+				to = KindDeadLetter // only dead-lettering sets a reason
 			}
+			dst := s.path(to, env.ID)
+			err := os.ErrExist
+			if _, serr := os.Lstat(dst); errors.Is(serr, os.ErrNotExist) {
+				err = s.moveFile(filepath.Join(d, name), dst)
+			}
+			if err != nil {
+				s.logger.Warn("queue: spool: skipping misnamed file", "dir", string(k), "file", name, "id", env.ID, "error", err.Error())
+				continue
+			}
+			s.logger.Warn("queue: spool: adopted misnamed file", "dir", string(k), "file", name, "id", env.ID, "to", string(to))
+			if to != k {
+				continue // indexed when its directory is loaded
+			}
+		}
+		if k == KindInflight {
+			// The file records the deliveries before the interrupted one.
+			env.DeliveryCount++
 		}
 		idx[env.ID] = env
 		s.seq = max(s.seq, env.Seq)
@@ -272,9 +306,6 @@ func (s *Spool) Receive(ctx context.Context) (*Message, error) {
 	upd.LockedUntil = s.now().Add(s.lock).UTC()
 	delete(s.index[KindReady], env.ID)
 	s.index[KindInflight][env.ID] = &upd
-	// The lease lives in the file's mtime, for OpenSpool after a crash; if
-	// that fails the lease just looks expired sooner.
-	_ = os.Chtimes(dst, upd.LockedUntil, upd.LockedUntil)
 	if err := s.syncDir(filepath.Dir(dst)); err != nil {
 		// Inflight without a holder: it comes back when the lease ends.
 		return nil, fmt.Errorf("spool receive: %w", err)
@@ -282,17 +313,24 @@ func (s *Spool) Receive(ctx context.Context) (*Message, error) {
 	return upd.message(body), nil
 }
 
-// leased returns the inflight envelope of msg if msg's lease is current.
+// leased returns the inflight envelope of msg if msg still holds the
+// message: it is inflight under msg's lease token. An expired lease still
+// holds until the message is returned to ready (by a Receive that finds
+// nothing else ready) or redelivered: in one process nobody else can have
+// it, so a slow holder may settle it late, as if it had renewed the lease.
 func (s *Spool) leased(msg *Message) (*envelope, error) {
 	env := s.index[KindInflight][msg.ID]
-	if env == nil || msg.lockToken == "" || env.LockToken != msg.lockToken || !s.now().Before(env.LockedUntil) {
+	if env == nil || msg.lockToken == "" || env.LockToken != msg.lockToken {
 		return nil, fmt.Errorf("spool: message %s: %w", msg.ID, ErrLockLost)
 	}
 	return env, nil
 }
 
 // Complete removes a delivered message: it was processed. It returns
-// ErrLockLost when msg's lease is no longer current.
+// ErrLockLost when msg no longer holds the message: its lease expired and
+// the message was returned to ready or redelivered since. A lease that
+// expired while nothing else took the message still holds (the same goes
+// for Abandon and DeadLetter), so one slow upload needs no lease renewal.
 func (s *Spool) Complete(msg *Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -312,7 +350,7 @@ func (s *Spool) Complete(msg *Message) error {
 // reason (the error) as its last error. When the message has had
 // MaxDeliveryCount deliveries it is dead-lettered instead, with the reason
 // MaxDeliveryCountExceeded and the last error as description. It returns
-// ErrLockLost when msg's lease is no longer current.
+// ErrLockLost when msg no longer holds the message (see Complete).
 func (s *Spool) Abandon(msg *Message, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -327,8 +365,8 @@ func (s *Spool) Abandon(msg *Message, reason string) error {
 }
 
 // DeadLetter moves a delivered message to the dead-letter directory with a
-// reason and description. It returns ErrLockLost when msg's lease is no
-// longer current.
+// reason and description. It returns ErrLockLost when msg no longer holds
+// the message (see Complete).
 func (s *Spool) DeadLetter(msg *Message, reason, description string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,8 +377,10 @@ func (s *Spool) DeadLetter(msg *Message, reason, description string) error {
 	return s.settle(env, KindDeadLetter, reason, description, env.LastError)
 }
 
-// settle moves an inflight message to ready or deadletter, updating its
-// envelope first.
+// settle moves an inflight message to ready or deadletter with an updated
+// envelope: it writes the new file in the destination, then removes the
+// inflight one, so a process killed in between leaves two copies that
+// OpenSpool resolves (never a file under another message's name).
 func (s *Spool) settle(env *envelope, to Kind, reason, description, lastErr string) error {
 	src := s.path(KindInflight, env.ID)
 	_, body, err := readFile(src)
@@ -357,11 +397,12 @@ func (s *Spool) settle(env *envelope, to Kind, reason, description, lastErr stri
 			upd.ID = replayID(env.ID, s.now())
 		}
 	}
-	if err := s.writeFile(src, &upd, body, false); err != nil {
+	if err := s.writeFile(s.path(to, upd.ID), &upd, body, true); err != nil {
 		return fmt.Errorf("spool %s: %w", to, err)
 	}
-	if err := s.moveFile(src, s.path(to, upd.ID)); err != nil {
-		return fmt.Errorf("spool %s: %w", to, err)
+	if err := s.removeFile(src); err != nil {
+		// Settled all the same: OpenSpool drops the leftover copy.
+		s.logger.Warn("queue: spool: removing settled inflight file", "id", env.ID, "error", err.Error())
 	}
 	delete(s.index[KindInflight], env.ID)
 	s.index[to][upd.ID] = &upd
@@ -373,14 +414,21 @@ func (s *Spool) settle(env *envelope, to Kind, reason, description, lastErr stri
 
 // recoverExpired returns inflight messages whose lease expired to ready,
 // or dead-letters them when their deliveries are used up. s.mu is held.
-func (s *Spool) recoverExpired() error {
+func (s *Spool) recoverExpired() error { return s.recoverInflight(false) }
+
+// recoverInflight is recoverExpired, for every inflight message when all
+// is set (OpenSpool: their holder is gone). s.mu is held.
+func (s *Spool) recoverInflight(all bool) error {
 	now := s.now()
+	why := "lease expired"
+	if all {
+		why = "delivery interrupted: the process ended"
+	}
 	var errs []error
 	for _, env := range s.index[KindInflight] {
-		if now.Before(env.LockedUntil) {
+		if !all && now.Before(env.LockedUntil) {
 			continue
 		}
-		const why = "lease expired"
 		var err error
 		if env.DeliveryCount >= s.maxDeliv {
 			err = s.settle(env, KindDeadLetter, ReasonMaxDeliveryCountExceeded, why, why)
@@ -390,7 +438,7 @@ func (s *Spool) recoverExpired() error {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("spool: recovering expired leases: %w", err)
+		return fmt.Errorf("spool: returning inflight messages: %w", err)
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ type envelope struct {
 	Properties    map[string]any `json:"properties,omitempty"`
 	DeliveryCount int            `json:"delivery_count"`
 	EnqueuedAt    time.Time      `json:"enqueued_at"`
-	LockedUntil   time.Time      `json:"-"` // inflight: the file's mtime
+	LockedUntil   time.Time      `json:"-"` // inflight: end of the lease (in memory only)
 	LockToken     string         `json:"-"` // in memory only
 	LastError     string         `json:"last_error,omitempty"`
 	Reason        string         `json:"reason,omitempty"`

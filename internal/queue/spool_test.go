@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,13 +163,14 @@ func TestSpoolDeadLetterAndLockLost(t *testing.T) {
 	}
 	m2, _ := s.Receive(ctx)
 	c.Add(2 * time.Minute) // the lease expired
-	if err := s.Complete(m2); !errors.Is(err, ErrLockLost) {
-		t.Errorf("Complete after the lease = %v", err)
-	}
-	// The expired message comes back on the next Receive.
+	// The expired message comes back on the next Receive, and the first
+	// holder has lost it.
 	again, err := s.Receive(ctx)
 	if err != nil || again.ID != m2.ID || again.DeliveryCount != 2 {
 		t.Fatalf("redelivery = %+v, %v", again, err)
+	}
+	if err := s.Complete(m2); !errors.Is(err, ErrLockLost) {
+		t.Errorf("Complete after the redelivery = %v", err)
 	}
 	if err := s.Abandon(m2, "stale"); !errors.Is(err, ErrLockLost) {
 		t.Errorf("Abandon with the old lease = %v", err)
@@ -202,23 +204,18 @@ func TestSpoolCrashRecovery(t *testing.T) {
 	// left a temporary file.
 	_ = os.WriteFile(filepath.Join(dir, "ready", tmpPrefix+"123"), []byte("partial"), 0o600)
 
-	// Reopened within the lease: nothing moves.
-	s2 := openSpool(t, dir, c.opts(2))
-	if got := counts(s2); got != "ready=0 inflight=3 deadletter=0 parked=0" {
-		t.Fatalf("reopened early: %s", got)
-	}
-	// Reopened after the lease: back to ready with their delivery
-	// counted, and the one out of deliveries dead-lettered.
-	c.Add(time.Minute)
+	// Reopened at once, well within the lease: their holder is gone, so
+	// they are back to ready with their delivery counted, and the one out
+	// of deliveries dead-lettered.
 	s3 := openSpool(t, dir, c.opts(2))
 	if got := counts(s3); got != "ready=2 inflight=0 deadletter=1 parked=0" {
-		t.Fatalf("reopened late: %s", got)
+		t.Fatalf("reopened: %s", got)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ready", tmpPrefix+"123")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)
 	}
 	dl, _ := s3.List(KindDeadLetter)
-	if dl[0].ID != m1.ID || dl[0].Reason != ReasonMaxDeliveryCountExceeded || dl[0].Description != "lease expired" {
+	if dl[0].ID != m1.ID || dl[0].Reason != ReasonMaxDeliveryCountExceeded || dl[0].Description != "delivery interrupted: the process ended" {
 		t.Errorf("dead letter: %+v", dl[0])
 	}
 	for range 2 {
@@ -248,7 +245,6 @@ func TestSpoolReadyAndInflightAfterPowerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = os.WriteFile(filepath.Join(dir, "ready", m.ID+".msg"), data, 0o600)
-	c.Add(time.Hour)
 	s = openSpool(t, dir, c.opts(5))
 	if got := counts(s); got != "ready=1 inflight=0 deadletter=0 parked=0" {
 		t.Fatalf("counts: %s", got)
@@ -343,4 +339,169 @@ func TestSpoolOpenErrors(t *testing.T) {
 	if _, err := s.List("bogus"); !errors.Is(err, ErrInvalidOptions) {
 		t.Errorf("List(bogus): %v", err)
 	}
+}
+
+// A slow holder settles its message after the lease expired, as long as
+// nothing else took it (single process: nobody else could).
+func TestSpoolSettleAfterExpiredLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	s := openSpool(t, t.TempDir(), c.opts(5))
+	batches, _ := batchesOf(4, 1, 0)
+	_, _ = s.Publish(ctx, batches)
+	var held []*Message
+	for range 3 {
+		m, err := s.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, m)
+	}
+	c.Add(10 * time.Minute) // every lease (1 minute) expired
+	// Another Receive finds a ready message, so the expired leases stay.
+	m4, err := s.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(held[0]); err != nil {
+		t.Errorf("Complete after the lease: %v", err)
+	}
+	if err := s.Abandon(held[1], "slow"); err != nil {
+		t.Errorf("Abandon after the lease: %v", err)
+	}
+	if err := s.DeadLetter(held[2], "Bad", "late"); err != nil {
+		t.Errorf("DeadLetter after the lease: %v", err)
+	}
+	if err := s.Complete(held[0]); !errors.Is(err, ErrLockLost) {
+		t.Errorf("second Complete = %v", err)
+	}
+	if got := counts(s); got != "ready=1 inflight=1 deadletter=1 parked=0" {
+		t.Fatalf("counts: %s", got)
+	}
+	// Once a Receive returned the expired lease to ready (and redelivered
+	// it), the old holder has lost it.
+	c.Add(10 * time.Minute)
+	again, _ := s.Receive(ctx) // held[1], abandoned: ready
+	if again == nil || again.ID != held[1].ID {
+		t.Fatalf("redelivered %+v", again)
+	}
+	if m, err := s.Receive(ctx); err != nil || m.ID != m4.ID || m.DeliveryCount != 2 {
+		t.Fatalf("expired lease not returned: %+v, %v", m, err)
+	}
+	if err := s.Complete(m4); !errors.Is(err, ErrLockLost) {
+		t.Errorf("Complete after the redelivery = %v", err)
+	}
+}
+
+// A process killed in the middle of a settlement leaves the message where
+// OpenSpool finds it: never skipped as unreadable.
+func TestSpoolReopenAfterKilledSettle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	batches, _ := batchesOf(1, 1, 0)
+
+	// deadLetterTwice dead-letters the same content twice (the second
+	// copy gets a new id) and returns the inflight file of the second
+	// delivery as it was before DeadLetter.
+	deadLetterTwice := func(t *testing.T, dir string) (id string, inflight []byte) {
+		s := openSpool(t, dir, c.opts(5))
+		for i := range 2 {
+			_, _ = s.Publish(ctx, batches)
+			m, err := s.Receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id = m.ID
+			if i == 1 {
+				inflight, err = os.ReadFile(filepath.Join(dir, "inflight", m.ID+".msg"))
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.Add(time.Second) // a distinct replay id
+			if err := s.DeadLetter(m, "Bad", "twice"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := counts(s); got != "ready=0 inflight=0 deadletter=2 parked=0" {
+			t.Fatalf("before the crash: %s", got)
+		}
+		return id, inflight
+	}
+	checkDead := func(t *testing.T, dir string) {
+		s := openSpool(t, dir, c.opts(5))
+		if got := counts(s); got != "ready=0 inflight=0 deadletter=2 parked=0" {
+			t.Fatalf("reopened: %s", got)
+		}
+		if left, _ := os.ReadDir(filepath.Join(dir, "inflight")); len(left) != 0 {
+			t.Errorf("inflight files left: %v", left)
+		}
+		dl, _ := s.List(KindDeadLetter)
+		for _, m := range dl {
+			if m.Reason != "Bad" || string(m.Body) == "" {
+				t.Errorf("dead letter %+v", m)
+			}
+		}
+	}
+
+	t.Run("dead-letter copy written, inflight file left", func(t *testing.T) {
+		dir := t.TempDir()
+		id, inflight := deadLetterTwice(t, dir)
+		_ = os.WriteFile(filepath.Join(dir, "inflight", id+".msg"), inflight, 0o600)
+		checkDead(t, dir)
+	})
+	t.Run("older version: inflight file rewritten under the new id", func(t *testing.T) {
+		dir := t.TempDir()
+		id, inflight := deadLetterTwice(t, dir)
+		// What the old settle wrote before its move: the new id and the
+		// reason, in the inflight file under the old name; the move
+		// never happened.
+		dl, _ := os.ReadDir(filepath.Join(dir, "deadletter"))
+		var newID string
+		for _, e := range dl {
+			if n := strings.TrimSuffix(e.Name(), ".msg"); n != id {
+				newID = n
+			}
+		}
+		_ = os.Remove(filepath.Join(dir, "deadletter", newID+".msg"))
+		head, body, _ := strings.Cut(string(inflight), "\n")
+		head = strings.Replace(head, `"id":"`+id+`"`, `"id":"`+newID+`","reason":"Bad"`, 1)
+		_ = os.WriteFile(filepath.Join(dir, "inflight", id+".msg"), []byte(head+"\n"+body), 0o600)
+		checkDead(t, dir)
+	})
+	t.Run("ready copy written, inflight file left", func(t *testing.T) {
+		dir := t.TempDir()
+		s := openSpool(t, dir, c.opts(5))
+		_, _ = s.Publish(ctx, batches)
+		m, _ := s.Receive(ctx)
+		inflight, _ := os.ReadFile(filepath.Join(dir, "inflight", m.ID+".msg"))
+		if err := s.Abandon(m, "boom"); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(dir, "inflight", m.ID+".msg"), inflight, 0o600)
+		s = openSpool(t, dir, c.opts(5))
+		if got := counts(s); got != "ready=1 inflight=0 deadletter=0 parked=0" {
+			t.Fatalf("reopened: %s", got)
+		}
+		again, err := s.Receive(ctx)
+		if err != nil || again.ID != m.ID || again.DeliveryCount != 2 {
+			t.Fatalf("redelivery: %+v, %v", again, err)
+		}
+	})
+	t.Run("misnamed inflight file without a reason", func(t *testing.T) {
+		dir := t.TempDir()
+		s := openSpool(t, dir, c.opts(5))
+		_, _ = s.Publish(ctx, batches)
+		m, _ := s.Receive(ctx)
+		_ = os.Rename(filepath.Join(dir, "inflight", m.ID+".msg"), filepath.Join(dir, "inflight", "other.msg"))
+		s = openSpool(t, dir, c.opts(5))
+		if got := counts(s); got != "ready=1 inflight=0 deadletter=0 parked=0" {
+			t.Fatalf("reopened: %s", got)
+		}
+		if again, err := s.Receive(ctx); err != nil || again.ID != m.ID {
+			t.Fatalf("redelivery: %+v, %v", again, err)
+		}
+	})
 }
