@@ -105,11 +105,15 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 	if o.Value == "" || !utf8.ValidString(o.Value) {
 		return nil, fmt.Errorf("%w: empty or invalid UTF-8 value", ErrInvalidIndicator)
 	}
-	var stack [512]byte
-	pat, ok := appendPattern(stack[:0], o)
+	// Pattern, name, description, id and created_by_ref are built into one
+	// buffer and become one string, sliced five ways: one allocation
+	// instead of five (they live exactly as long as x).
+	var stack [1024]byte
+	text, ok := appendPattern(stack[:0], o)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedType, o.Type)
 	}
+	patEnd := len(text)
 	confidence := r.Confidence
 	if !r.ConfidenceSet {
 		confidence = DefaultConfidence
@@ -133,19 +137,14 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 
 	now := msUTC(opts.now())
 	x := &Indicator{
-		ID:             IndicatorID(o, 0),
 		Created:        now,
 		Modified:       now,
 		Confidence:     confidence,
-		Pattern:        string(pat),
 		PatternType:    "stix",
 		PatternVersion: SpecVersion,
 		Observable:     o,
 	}
 	x.ValidFrom, x.ValidUntil = validity(r, now, opts.lifetime(o.Type))
-	if r.Source != "" {
-		x.CreatedByRef = IdentityID(r.Source)
-	}
 
 	// One backing array for every []string of x; full slice expressions keep
 	// an append to one of them from overwriting the next.
@@ -171,10 +170,20 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 		x.KillChainPhases = []KillChainPhase{{KillChainName: LockheedMartinKillChain, PhaseName: phase}}
 	}
 	x.ExternalReferences = externalReferences(r)
-	x.Name = string(appendName(stack[:0], o, r))
-	if d := appendDescription(stack[:0], o, r); len(d) > 0 {
-		x.Description = string(d)
+	text = appendName(text, o, r)
+	nameEnd := len(text)
+	// appendDescription starts its own text (it separates parts only
+	// after the first): give it an empty slice over the rest of the buffer.
+	text = append(text, appendDescription(text[nameEnd:nameEnd], o, r)...)
+	descEnd := len(text)
+	text = appendIndicatorID(text, o, 0)
+	idEnd := len(text)
+	if r.Source != "" {
+		text = appendIdentityID(text, r.Source)
 	}
+	all := string(text)
+	x.Pattern, x.Name, x.Description = all[:patEnd], all[patEnd:nameEnd], all[nameEnd:descEnd]
+	x.ID, x.CreatedByRef = all[descEnd:idEnd], all[idEnd:]
 	if err := check(x); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,12 @@ func namespace() [16]byte {
 // so that equal IOCs have equal values; for an unsupported type the name is
 // o.Key() instead of the pattern path.
 func IndicatorID(o ioc.Observable, revision int) string {
+	var buf [64]byte
+	return string(appendIndicatorID(buf[:0], o, revision))
+}
+
+// appendIndicatorID appends IndicatorID(o, revision) to dst.
+func appendIndicatorID(dst []byte, o ioc.Observable, revision int) []byte {
 	var stack [256]byte
 	ns := namespace()
 	name := append(stack[:0], ns[:]...)
@@ -41,31 +47,35 @@ func IndicatorID(o ioc.Observable, revision int) string {
 		name = append(name, '#')
 		name = strconv.AppendInt(name, int64(revision), 10)
 	}
-	return makeID("indicator--", name)
+	return appendID(dst, "indicator--", name)
 }
 
 // IdentityID returns the deterministic id of the identity object of a source:
 // "identity--" + UUIDv5(NamespaceUUID, "identity:" + lower(source)).
 func IdentityID(source string) string {
+	var buf [64]byte
+	return string(appendIdentityID(buf[:0], source))
+}
+
+// appendIdentityID appends IdentityID(source) to dst.
+func appendIdentityID(dst []byte, source string) []byte {
 	var stack [128]byte
 	ns := namespace()
 	name := append(stack[:0], ns[:]...)
 	name = append(name, "identity:"...)
 	name = append(name, strings.ToLower(source)...)
-	return makeID("identity--", name)
+	return appendID(dst, "identity--", name)
 }
 
-// makeID returns prefix + the UUIDv5 whose SHA-1 input (namespace bytes
+// appendID appends prefix + the UUIDv5 whose SHA-1 input (namespace bytes
 // followed by the name) is data, formatted as RFC 9562 text. It is
 // uuid.NewSHA1 without the allocations.
-func makeID(prefix string, data []byte) string {
+func appendID(dst []byte, prefix string, data []byte) []byte {
 	sum := sha1.Sum(data)
 	sum[6] = sum[6]&0x0f | 0x50 // version 5
 	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
-	var buf [64]byte
-	b := append(buf[:0], prefix...)
-	b = appendUUID(b, sum[:16])
-	return string(b)
+	dst = append(dst, prefix...)
+	return appendUUID(dst, sum[:16])
 }
 
 func appendUUID(dst, u []byte) []byte {
