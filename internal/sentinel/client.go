@@ -110,7 +110,9 @@ type Options struct {
 	MaxRetries int
 	// RetryDelay is azcore's initial backoff; 0 means azcore's 800ms.
 	RetryDelay time.Duration
-	// TryTimeout bounds each HTTP attempt; 0 means DefaultTryTimeout.
+	// TryTimeout bounds each HTTP attempt (token, request and response
+	// body); 0 means DefaultTryTimeout. The rate limiter's wait before an
+	// attempt, including a 429 pause, is not part of it.
 	TryTimeout time.Duration
 	// MaxThrottleWait is the longest 429 delay the client waits out itself
 	// (and only if it fits before ctx's deadline); 0 means
@@ -216,7 +218,14 @@ func New(opts Options) (*Client, error) {
 	}
 	c.prefix = append(append([]byte(`{"sourcesystem":`), ss...), array...)
 
-	perRetry := []policy.Policy{policyFunc(c.pace)}
+	tryTimeout := opts.TryTimeout
+	if tryTimeout <= 0 {
+		tryTimeout = DefaultTryTimeout
+	}
+	// Per try: wait for the limiter on the caller's context, then start the
+	// try's own timeout. azcore's TryTimeout stays off (0) because it would
+	// also bound the limiter wait, which after a 429 can be longer than a try.
+	perRetry := []policy.Policy{policyFunc(c.pace), tryTimeoutPolicy(tryTimeout)}
 	if authenticated {
 		perRetry = append(perRetry, runtime.NewBearerTokenPolicy(opts.Credential, []string{Scope}, nil))
 	}
@@ -227,17 +236,13 @@ func New(opts Options) (*Client, error) {
 	case maxRetries < 0:
 		maxRetries = -1 // azcore: one try, no retries
 	}
-	tryTimeout := opts.TryTimeout
-	if tryTimeout <= 0 {
-		tryTimeout = DefaultTryTimeout
-	}
 	c.pipeline = runtime.NewPipeline("feeds2sentinel", moduleVersion,
 		runtime.PipelineOptions{PerRetry: perRetry},
 		&policy.ClientOptions{
 			Retry: policy.RetryOptions{
 				MaxRetries: int32(maxRetries),
 				RetryDelay: opts.RetryDelay,
-				TryTimeout: tryTimeout,
+				TryTimeout: 0, // tryTimeoutPolicy bounds each try after pacing
 				// No 429: Upload handles throttling itself.
 				StatusCodes: []int{
 					http.StatusRequestTimeout,
@@ -281,13 +286,37 @@ func (c *Client) API() API { return c.api }
 // URL returns the full upload URL, api-version included.
 func (c *Client) URL() string { return c.url }
 
-// pace is the per-try policy: it waits for the limiter, then counts the request.
+// pace is the first per-try policy: it waits for the limiter, then counts
+// the request. It runs on the caller's context (azcore's own TryTimeout is
+// off), so a long wait after a 429 is bounded only by the caller's deadline;
+// tryTimeoutPolicy, next in the pipeline, starts the try's timeout after it.
 func (c *Client) pace(req *policy.Request) (*http.Response, error) {
 	if err := c.limiter.wait(req.Raw().Context()); err != nil {
 		return nil, err
 	}
 	c.stats.requests.Add(1)
 	return req.Next()
+}
+
+// tryTimeoutPolicy bounds one try (token acquisition, sending and reading
+// the whole response) by d. A try that runs out returns
+// context.DeadlineExceeded while the caller's context is still live, which
+// azcore's retry policy retries.
+func tryTimeoutPolicy(d time.Duration) policy.Policy {
+	return policyFunc(func(req *policy.Request) (*http.Response, error) {
+		ctx, cancel := context.WithTimeout(req.Raw().Context(), d)
+		defer cancel()
+		resp, err := req.Clone(ctx).Next()
+		if err != nil {
+			return nil, err
+		}
+		// Read the body (normally already downloaded by azcore) before the
+		// try's context is cancelled; Payload keeps it for later reads.
+		if _, err := runtime.Payload(resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	})
 }
 
 // policyFunc adapts a function to policy.Policy.

@@ -102,7 +102,17 @@ func TestUploadAllAccepted(t *testing.T) {
 
 func TestUploadPerRecordErrors(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, sentineltest.ServerOptions{}, sentinel.Options{})
+	// The documentation's key and the swagger's.
+	for _, key := range []string{"", "errorMessages", "validationErrorMessages"} {
+		t.Run("key="+key, func(t *testing.T) {
+			t.Parallel()
+			testUploadPerRecordErrors(t, key)
+		})
+	}
+}
+
+func testUploadPerRecordErrors(t *testing.T, key string) {
+	f := newFixture(t, sentineltest.ServerOptions{ValidationKey: key}, sentinel.Options{})
 	objs := indicators(0, 6)
 	objs[1] = json.RawMessage(strings.Replace(string(objs[1]), `"id":`, `"xid":`, 1))
 	objs[3] = json.RawMessage(strings.Replace(string(objs[3]), `"valid_until":"2026-06-01T00:00:00.000Z"`, `"valid_until":"2026-04-01T00:00:00.000Z"`, 1))

@@ -15,7 +15,8 @@ import (
 var ErrPermanent = errors.New("sentinel: permanent upload failure")
 
 // ErrTransient is matched (errors.Is) by every upload error that a later
-// retry may fix: 5xx, network failures, timeouts and throttling (429). The
+// retry may fix: 5xx, network failures, timeouts, throttling (429) and a 2xx
+// whose body could not be read as the service's answer. The
 // caller should fail the invocation so that Service Bus redelivers.
 var ErrTransient = errors.New("sentinel: transient upload failure")
 
@@ -24,7 +25,8 @@ var ErrTransient = errors.New("sentinel: transient upload failure")
 var ErrTooManyObjects = errors.New("sentinel: too many objects for one request")
 
 // ResponseError is an upload that failed as a whole: an HTTP error status
-// after retries, or (StatusCode 0) a network error or timeout.
+// after retries, a 2xx whose body is not the service's JSON (Message holds
+// its start), or (StatusCode 0) a network error or timeout.
 type ResponseError struct {
 	// StatusCode is the final HTTP status, 0 when no response arrived.
 	StatusCode int
@@ -35,7 +37,7 @@ type ResponseError struct {
 	// error.message), when it sent one.
 	Message string
 	// Hint tells the operator what to fix, for the statuses where that is
-	// known (401, 403, 404, 400).
+	// known (400, 401, 403, 404, 413 and an unreadable 2xx).
 	Hint string
 	// Err is the underlying network or context error for StatusCode 0.
 	Err error
@@ -67,9 +69,11 @@ func (e *ResponseError) Error() string {
 // Unwrap returns the underlying network or context error, if any.
 func (e *ResponseError) Unwrap() error { return e.Err }
 
-// Transient reports whether a later retry may succeed: no response, 408 or 5xx.
+// Transient reports whether a later retry may succeed: no response, 408,
+// 5xx, or a 2xx with an unreadable body.
 func (e *ResponseError) Transient() bool {
-	return e.StatusCode == 0 || e.StatusCode == http.StatusRequestTimeout || e.StatusCode >= 500
+	return e.StatusCode == 0 || e.StatusCode == http.StatusRequestTimeout || e.StatusCode >= 500 ||
+		(e.StatusCode >= 200 && e.StatusCode < 300)
 }
 
 // Permanent reports whether retrying the same request is pointless. It is

@@ -132,6 +132,10 @@ func retryAfter(h http.Header, message string, now time.Time) time.Duration {
 	return d
 }
 
+// hintUnreadable is the operator advice for a 2xx whose body is not the
+// service's JSON.
+const hintUnreadable = "the success response is not the service's JSON (a proxy's page or a wrong SENTINEL_ENDPOINT?); nothing is counted as accepted and the upload may be retried"
+
 // hint returns the operator advice for a permanent status.
 func hint(status int, workspaceID string, api API) string {
 	switch status {
@@ -144,7 +148,7 @@ func hint(status int, workspaceID string, api API) string {
 	case http.StatusNotFound:
 		return "workspace SENTINEL_WORKSPACE_ID=" + workspaceID + " not found: use the workspace ID (GUID) from Log Analytics workspace Overview, not the resource ID; check SENTINEL_ENDPOINT and SENTINEL_API=" + string(api)
 	case http.StatusRequestEntityTooLarge:
-		return "the request body is too large; upload fewer or smaller objects"
+		return "the request body is too large for the service; make the object smaller"
 	}
 	return ""
 }

@@ -204,3 +204,27 @@ func TestLimiterContextCancelled(t *testing.T) {
 		t.Fatal("wait after cancel: nil error")
 	}
 }
+
+func TestLimiterClosedWindow(t *testing.T) {
+	t.Parallel()
+	for _, rpm := range []int{1, 7, 95, 100} {
+		ft := &fakeTime{t: time.Unix(1000, 0)}
+		l := newLimiter(rpm, ft.now, ft.sleep)
+		var starts []time.Time
+		for range 3*rpm + 5 {
+			if err := l.wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			starts = append(starts, ft.now())
+		}
+		for i := range starts {
+			if j := i + rpm; j < len(starts) && !starts[j].After(starts[i].Add(time.Minute)) {
+				t.Fatalf("rpm %d: starts %d and %d are %v apart: %d requests in a closed minute", rpm, i, j, starts[j].Sub(starts[i]), rpm+1)
+			}
+		}
+		// The window costs at most windowMargin per rpm requests.
+		if el, want := starts[len(starts)-1].Sub(starts[0]), time.Duration(len(starts)-1)*l.interval+time.Duration((len(starts)-2)/rpm+1)*windowMargin; el > want {
+			t.Fatalf("rpm %d: %v for %d starts, want <= %v", rpm, el, len(starts), want)
+		}
+	}
+}

@@ -70,7 +70,6 @@ func TestResponseShapes(t *testing.T) {
 		{"empty object", []answer{{200, "{}"}}, 4, nil, 1},
 		{"empty errors", []answer{{200, `{"errors":[]}`}}, 4, nil, 1},
 		{"204", []answer{{204, ""}}, 4, nil, 1},
-		{"not JSON", []answer{{200, "<html>ok</html>"}}, 4, nil, 1},
 		{"errorMessages", []answer{{200, `{"errors":[{"recordIndex":3,"errorMessages":["a"]}]}`}}, 3, []int{3}, 1},
 		{"validationErrorMessages", []answer{{200, `{"errors":[{"recordIndex":0,"validationErrorMessages":["a"]}]}`}}, 3, []int{0}, 1},
 		{"legacy wrapper", []answer{{200, `{"body":{"errors":[{"recordIndex":1,"errorMessages":["a"]}]}}`}}, 3, []int{1}, 1},

@@ -21,9 +21,11 @@ type objectHead struct {
 
 // batch is one Upload in progress.
 type batch struct {
-	objects []json.RawMessage
-	ids     []string
-	res     *Result
+	objects       []json.RawMessage
+	ids           []string
+	res           *Result
+	throttleWaits int  // 429s waited out so far, across split requests
+	refreshed     bool // a 401 has been retried with a fresh token
 }
 
 // Upload sends at most MaxObjectsPerRequest STIX objects (each a JSON
@@ -38,13 +40,18 @@ type batch struct {
 //
 // Errors: ErrTooManyObjects (wrapped) for more than MaxObjectsPerRequest
 // objects; *ThrottledError for a 429 whose delay does not fit before ctx's
-// deadline (429s that fit are waited out, at most three times);
+// deadline (429s that fit are waited out, at most three times per Upload);
 // *ResponseError otherwise. Both match ErrTransient or ErrPermanent with
 // errors.Is. 5xx, 408 and network errors have already been retried by the
-// azcore pipeline. A 401 is retried once: azcore's bearer token policy drops
-// its cached token on a 401, so the retry carries a freshly acquired one; a
-// second 401 is permanent. A 400 that names records is answered by resending
-// the other objects once. Upload is safe for concurrent use.
+// azcore pipeline. A 2xx whose body is neither empty nor a JSON object (an
+// HTML page from a proxy or a wrong endpoint) is a transient *ResponseError:
+// the service's answer is unknown, so nothing is counted as accepted. A 401
+// is retried once: azcore's bearer token policy drops its cached token on a
+// 401, so the retry carries a freshly acquired one; a second 401 is
+// permanent. A 400 that names records is answered by resending the other
+// objects once. A 413 (request too large) is answered by sending each half
+// of the request separately, recursively; an object refused with 413 on its
+// own is reported in Result.Rejected. Upload is safe for concurrent use.
 func (c *Client) Upload(ctx context.Context, objects []json.RawMessage) (*Result, error) {
 	if len(objects) > MaxObjectsPerRequest {
 		return nil, fmt.Errorf("sentinel upload: %d objects, limit %d: %w", len(objects), MaxObjectsPerRequest, ErrTooManyObjects)
@@ -95,9 +102,10 @@ func (c *Client) Upload(ctx context.Context, objects []json.RawMessage) (*Result
 }
 
 // send posts the objects at indexes sent and records the outcome in b.res.
-func (c *Client) send(ctx context.Context, b *batch, sent []int, allowSplit bool) error {
+// resendOn400 allows answering a 400 that names records by resending the
+// other objects (once per Upload).
+func (c *Client) send(ctx context.Context, b *batch, sent []int, resendOn400 bool) error {
 	body := c.body(b.objects, sent)
-	throttleWaits, refreshed := 0, false
 	for {
 		resp, payload, err := c.post(ctx, body)
 		if err != nil {
@@ -108,7 +116,10 @@ func (c *Client) send(ctx context.Context, b *batch, sent []int, allowSplit bool
 		case status >= 200 && status < 300:
 			p := parseBody(payload)
 			if !p.ok {
-				c.log.WarnContext(ctx, "sentinel upload: unreadable success body; counting all objects as accepted", "status", status)
+				// Not the service's answer (a proxy's page, a wrong
+				// SENTINEL_ENDPOINT): nothing is known to be accepted.
+				c.log.WarnContext(ctx, "sentinel upload: unreadable success body; failing the upload", "status", status)
+				return &ResponseError{StatusCode: status, Message: p.message, Hint: hintUnreadable}
 			}
 			c.applyRecords(b, sent, p.records)
 			c.stats.lastSuccess.Store(c.now().UnixNano())
@@ -119,21 +130,21 @@ func (c *Client) send(ctx context.Context, b *batch, sent []int, allowSplit bool
 			p := parseBody(payload)
 			d := retryAfter(resp.Header, p.message, c.now())
 			c.limiter.pause(c.now().Add(d))
-			if throttleWaits < maxThrottleWaits && c.canWait(ctx, d) {
-				throttleWaits++
+			if b.throttleWaits < maxThrottleWaits && c.canWait(ctx, d) {
+				b.throttleWaits++
 				c.log.WarnContext(ctx, "sentinel upload throttled; waiting", "retry_after", d)
 				continue // the limiter holds the next try until the pause ends
 			}
 			c.log.WarnContext(ctx, "sentinel upload throttled; giving up", "retry_after", d)
 			return &ThrottledError{RetryAfter: d, Message: p.message}
 
-		case status == http.StatusUnauthorized && c.authenticated && !refreshed:
+		case status == http.StatusUnauthorized && c.authenticated && !b.refreshed:
 			// The bearer policy expired its cached token on this 401.
-			refreshed = true
+			b.refreshed = true
 			c.log.WarnContext(ctx, "sentinel upload unauthorized; retrying with a fresh token")
 			continue
 
-		case status == http.StatusBadRequest && allowSplit:
+		case status == http.StatusBadRequest && resendOn400:
 			p := parseBody(payload)
 			if len(p.records) == 0 {
 				return c.responseError(resp, p)
@@ -144,6 +155,24 @@ func (c *Client) send(ctx context.Context, b *batch, sent []int, allowSplit bool
 			}
 			c.log.WarnContext(ctx, "sentinel upload: 400 naming records; resending the others", "rejected", len(sent)-len(rest))
 			return c.send(ctx, b, rest, false)
+
+		case status == http.StatusRequestEntityTooLarge:
+			if len(sent) == 1 {
+				// This object alone is too large: refuse it, keep the rest.
+				i := sent[0]
+				e := c.responseError(resp, parseBody(payload))
+				b.res.Rejected = append(b.res.Rejected, RecordError{Index: i, ID: b.ids[i],
+					Messages: []string{e.Error() + " (the object alone exceeds the service's request size limit)"}})
+				c.stats.rejected.Add(1)
+				c.log.WarnContext(ctx, "sentinel upload: 413 for a single object; rejected", "index", i)
+				return nil
+			}
+			half := len(sent) / 2
+			c.log.WarnContext(ctx, "sentinel upload: 413 request too large; sending each half", "objects", len(sent))
+			if err := c.send(ctx, b, sent[:half], resendOn400); err != nil {
+				return err
+			}
+			return c.send(ctx, b, sent[half:], resendOn400)
 
 		default:
 			return c.responseError(resp, parseBody(payload))
@@ -229,7 +258,7 @@ func (c *Client) applyRejections(b *batch, sent []int, records []recordError) []
 }
 
 // responseError builds the error for a final non-2xx status.
-func (c *Client) responseError(resp *http.Response, p parsedBody) error {
+func (c *Client) responseError(resp *http.Response, p parsedBody) *ResponseError {
 	code := p.code
 	if code == "" {
 		code = resp.Header.Get("x-ms-error-code")

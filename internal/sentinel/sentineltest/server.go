@@ -3,19 +3,22 @@
 // and the legacy upload-indicators API) and strict where the real service is
 // known to be strict: method, path, api-version, Content-Type, bearer token,
 // JSON body, sourcesystem, array name, 100 objects per request, 100 requests
-// per minute per token, and per-record validation answered as 200 +
-// errors[]. Accepted objects are stored by (sourcesystem, id), keeping the
+// per minute per identity (ServerOptions.Identity), and per-record
+// validation answered as 200 + errors[]. Accepted objects are stored by (sourcesystem, id), keeping the
 // latest upload. Faults can be injected.
 //
 // Behaviour the documentation leaves open is decided as follows: a request
 // whose every record fails still gets 200 + errors[]; throttled requests do
 // not count against the window; 403 and 404 bodies are APIM-style guesses;
-// an update of a revoked object is accepted.
+// an update of a revoked object is accepted; there is no body size limit
+// unless ServerOptions.MaxBodyBytes sets one.
 package sentineltest
 
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -40,9 +43,22 @@ type ServerOptions struct {
 	Workspaces []string
 	// Clock is the time for rate limiting, records and expiry; nil means time.Now.
 	Clock func() time.Time
-	// RequestsPerMinute is the limit per token in any 60-second window of
-	// Clock; 0 means 100, negative means unlimited.
+	// RequestsPerMinute is the limit per identity (see Identity) in any
+	// 60-second window of Clock; 0 means 100, negative means unlimited. A
+	// request exactly 60 s after another no longer counts it.
 	RequestsPerMinute int
+	// Identity maps a bearer token to the identity ("user") whose window it
+	// counts against, as the service limits per user rather than per token;
+	// nil means one window shared by every request, whatever its token.
+	Identity func(token string) string
+	// ValidationKey is the key of the message list in per-record errors:
+	// "" means "errorMessages" (as in the documentation); the swagger's
+	// is "validationErrorMessages".
+	ValidationKey string
+	// MaxBodyBytes answers 413 with an ARM-style RequestTooLarge error to
+	// request bodies longer than this; 0 means no limit below the fake's
+	// 32 MiB read cap (which also answers 413).
+	MaxBodyBytes int
 	// RetryAfterHeader adds Retry-After to 429s (NOT CONFIRMED for the real
 	// service, so off by default).
 	RetryAfterHeader bool
@@ -137,6 +153,9 @@ func Name(sourceSystem, id string) string {
 	return base64.StdEncoding.EncodeToString([]byte(sourceSystem)) + "---" + id
 }
 
+// errBodyTooLarge marks a body over ServerOptions.MaxBodyBytes.
+var errBodyTooLarge = errors.New("sentineltest: body too large")
+
 var pathRE = regexp.MustCompile(`^/workspaces/([^/]+)/(threat-intelligence-stix-objects|threatintelligenceindicators):upload$`)
 
 var guidRE = regexp.MustCompile(`^[{]?[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}[}]?$`)
@@ -161,6 +180,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	rec.Time = s.opts.Clock()
 	status, body, fault := s.admit(r, &rec)
+	if status == 0 && fault == nil && readErr == nil && s.opts.MaxBodyBytes > 0 && len(payload) > s.opts.MaxBodyBytes {
+		readErr = errBodyTooLarge
+	}
 	s.mu.Unlock()
 
 	if fault != nil && fault.Delay > 0 {
@@ -223,19 +245,23 @@ func (s *Server) admit(r *http.Request, rec *Request) (int, string, *Fault) {
 	}
 	if limit := s.opts.RequestsPerMinute; limit > 0 {
 		cutoff := rec.Time.Add(-time.Minute)
-		win := s.windows[rec.Token]
+		key := ""
+		if s.opts.Identity != nil {
+			key = s.opts.Identity(rec.Token)
+		}
+		win := s.windows[key]
 		i := 0
 		for i < len(win) && !win[i].After(cutoff) {
 			i++
 		}
 		win = win[i:]
 		if len(win) >= limit {
-			s.windows[rec.Token] = win
+			s.windows[key] = win
 			// Throttled requests are not counted; the body is built now
 			// because it depends on the window.
 			return 0, "", &Fault{Status: http.StatusTooManyRequests, RetryAfter: win[0].Add(time.Minute).Sub(rec.Time)}
 		}
-		s.windows[rec.Token] = append(win, rec.Time)
+		s.windows[key] = append(win, rec.Time)
 	}
 	return 0, "", s.nextFault(r)
 }
@@ -273,16 +299,19 @@ func (s *Server) upload(r *http.Request, payload []byte, rec *Request) (int, str
 		return http.StatusBadRequest, armError("InvalidRequestBodyProperty("+array+")", "At most 100 objects are allowed per request.")
 	}
 
-	type recordError struct {
-		RecordIndex   int      `json:"recordIndex"`
-		ErrorMessages []string `json:"errorMessages"`
+	key := s.opts.ValidationKey
+	if key == "" {
+		key = "errorMessages"
 	}
-	var errs []recordError
+	var errs []json.RawMessage
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, raw := range objects {
 		if msgs := validate(raw, rec.API == "legacy"); len(msgs) > 0 {
-			errs = append(errs, recordError{RecordIndex: i, ErrorMessages: msgs})
+			// Built by hand to keep recordIndex first, as documented.
+			k, _ := json.Marshal(key)
+			m, _ := json.Marshal(msgs)
+			errs = append(errs, json.RawMessage(fmt.Sprintf(`{"recordIndex":%d,%s:%s}`, i, k, m)))
 			continue
 		}
 		s.store(source, raw)
@@ -298,14 +327,23 @@ func (s *Server) upload(r *http.Request, payload []byte, rec *Request) (int, str
 // store upserts a valid object. s.mu must be held.
 func (s *Server) store(source string, raw json.RawMessage) {
 	var head struct {
-		ID         string `json:"id"`
-		Revoked    bool   `json:"revoked"`
-		ValidUntil string `json:"valid_until"`
+		ID         string          `json:"id"`
+		Revoked    bool            `json:"revoked"`
+		ValidUntil json.RawMessage `json:"valid_until"`
 	}
 	_ = json.Unmarshal(raw, &head) // validated already
 	st := stored{id: head.ID, raw: slices.Clone(raw), revoked: head.Revoked}
-	if head.ValidUntil != "" {
-		st.validUntil, _ = time.Parse(time.RFC3339Nano, head.ValidUntil)
+	if len(head.ValidUntil) > 0 && !isNull(head.ValidUntil) {
+		// Validation rejects an indicator whose valid_until is not a
+		// timestamp; on other types it is not checked. Either way an
+		// unreadable valid_until counts as long expired, not as never.
+		st.validUntil = time.Unix(0, 0).UTC()
+		var v string
+		if json.Unmarshal(head.ValidUntil, &v) == nil {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				st.validUntil = t
+			}
+		}
 	}
 	s.objects[Name(source, head.ID)] = st
 	s.uploads[head.ID]++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,9 @@ func TestRecordValidation(t *testing.T) {
 		{"missing pattern", strings.Replace(ind(1, ""), `"pattern":`, `"x_pattern":`, 1), false, "Property=pattern: Required"},
 		{"missing valid_from", strings.Replace(ind(1, ""), `"valid_from":`, `"x_valid_from":`, 1), false, "Property=valid_from: Required"},
 		{"missing pattern_type", strings.Replace(ind(1, ""), `"pattern_type":"stix",`, "", 1), false, "Property=pattern_type: Required"},
+		{"empty pattern_type", strings.Replace(ind(1, ""), `"pattern_type":"stix"`, `"pattern_type":""`, 1), false, "Property=pattern_type: Required property is empty"},
+		{"blank pattern_type on 2.0", strings.Replace(strings.Replace(ind(1, ""), `"pattern_type":"stix"`, `"pattern_type":" "`, 1), `"2.1"`, `"2.0"`, 1), false, "Property=pattern_type: Required property is empty"},
+		{"empty yara pattern", strings.Replace(strings.Replace(ind(1, ""), `"pattern_type":"stix"`, `"pattern_type":"yara"`, 1), `[url:value = 'http://x.example/1']`, ``, 1), false, "Property=pattern: Required property is empty"},
 		{"id prefix", strings.Replace(ind(1, ""), `"id":"indicator--`, `"id":"malware--`, 1), false, "Property=id"},
 		{"id not uuid", `{"type":"identity","id":"identity--123","created":"2026-05-01T00:00:00Z","modified":"2026-05-01T00:00:00Z"}`, false, "Property=id"},
 		{"spec_version", strings.Replace(ind(1, ""), `"2.1"`, `"2.2"`, 1), false, "Property=spec_version"},
@@ -208,13 +212,97 @@ func TestRateLimit(t *testing.T) {
 	if status != 429 || b != `{"statusCode":429,"message":"Rate limit is exceeded. Try again in 50 seconds."}` || h.Get("Retry-After") != "50" {
 		t.Fatalf("got %d %s Retry-After=%q", status, b, h.Get("Retry-After"))
 	}
-	// Another token has its own window.
-	if status, _, _ := post(t, s, stixPath, "application/json", "other", body); status != 200 {
-		t.Fatalf("other token: %d", status)
+	// Without ServerOptions.Identity every token shares one window.
+	if status, _, _ := post(t, s, stixPath, "application/json", "other", body); status != 429 {
+		t.Fatalf("other token: %d, want 429 (one window for all tokens)", status)
 	}
 	clock.Advance(50 * time.Second)
 	if status, _, _ := post(t, s, stixPath, "application/json", "", body); status != 200 {
 		t.Fatalf("after the window: %d", status)
+	}
+}
+
+func TestRateLimitPerIdentity(t *testing.T) {
+	t.Parallel()
+	clock := NewVirtualClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	// Two tokens of identity A (say, before and after a refresh) and one of B.
+	ident := map[string]string{"a1": "A", "a2": "A", "b1": "B"}
+	s := NewServer(ServerOptions{Clock: clock.Now, RequestsPerMinute: 3, Identity: func(tok string) string { return ident[tok] }})
+	defer s.Close()
+	body := `{"sourcesystem":"s","stixobjects":[` + ind(1, "") + `]}`
+	for i, c := range []struct {
+		token  string
+		status int
+	}{{"a1", 200}, {"a2", 200}, {"a1", 200}, {"a2", 429}, {"b1", 200}, {"a1", 429}} {
+		if status, b, _ := post(t, s, stixPath, "application/json", c.token, body); status != c.status {
+			t.Fatalf("request %d (token %s): %d %s, want %d", i, c.token, status, b, c.status)
+		}
+	}
+}
+
+func TestValidationKey(t *testing.T) {
+	t.Parallel()
+	bad := strings.Replace(ind(1, ""), `"id":`, `"x_id":`, 1)
+	body := `{"sourcesystem":"s","stixobjects":[` + ind(0, "") + `,` + bad + `]}`
+	for key, want := range map[string]string{
+		"":                        `{"errors":[{"recordIndex":1,"errorMessages":["Error for Property=id: Required property is missing. Actual value: NULL."]}]}`,
+		"validationErrorMessages": `{"errors":[{"recordIndex":1,"validationErrorMessages":["Error for Property=id: Required property is missing. Actual value: NULL."]}]}`,
+	} {
+		s := NewServer(ServerOptions{ValidationKey: key})
+		status, got, _ := post(t, s, stixPath, "application/json", "", body)
+		s.Close()
+		if status != 200 || got != want {
+			t.Errorf("key %q: got %d %s, want 200 %s", key, status, got, want)
+		}
+	}
+}
+
+func TestMaxBodyBytes(t *testing.T) {
+	t.Parallel()
+	one := `{"sourcesystem":"s","stixobjects":[` + ind(1, "") + `]}`
+	two := `{"sourcesystem":"s","stixobjects":[` + ind(1, "") + `,` + ind(2, "") + `]}`
+	s := NewServer(ServerOptions{MaxBodyBytes: len(one)})
+	defer s.Close()
+	if status, b, _ := post(t, s, stixPath, "application/json", "", one); status != 200 {
+		t.Fatalf("body at the limit: %d %s", status, b)
+	}
+	status, b, _ := post(t, s, stixPath, "application/json", "", two)
+	if status != 413 || !strings.Contains(b, "RequestTooLarge") {
+		t.Fatalf("body over the limit: %d %s", status, b)
+	}
+	if n := len(s.Objects()); n != 1 {
+		t.Fatalf("%d objects stored, want 1", n)
+	}
+}
+
+func TestActiveUnreadableValidUntil(t *testing.T) {
+	t.Parallel()
+	clock := NewVirtualClock(time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC))
+	s := NewServer(ServerOptions{Clock: clock.Now})
+	defer s.Close()
+	identity := func(uuid, validUntil string) string {
+		return `{"type":"identity","spec_version":"2.1","id":"identity--` + uuid + `","created":"2026-05-01T00:00:00Z","modified":"2026-05-01T00:00:00Z","name":"x"` + validUntil + `}`
+	}
+	objs := []string{
+		ind(0, ""), // no valid_until: active
+		ind(1, `,"valid_until":"2026-06-01T00:00:00Z"`),                           // future: active
+		ind(2, `,"valid_until":"soon"`),                                           // indicator: refused by validation
+		identity("733c5838-34d9-4fbf-949c-62aba761184c", `,"valid_until":"soon"`), // not checked on identities: stored, expired
+		identity("833c5838-34d9-4fbf-949c-62aba761184c", `,"valid_until":12`),
+		identity("933c5838-34d9-4fbf-949c-62aba761184c", `,"valid_until":null`), // null = absent: active
+	}
+	status, b, _ := post(t, s, stixPath, "application/json", "", `{"sourcesystem":"src","stixobjects":[`+strings.Join(objs, ",")+`]}`)
+	if status != 200 || !strings.Contains(b, `"recordIndex":2,`) || !strings.Contains(b, "Property=valid_until: Invalid timestamp") {
+		t.Fatalf("got %d %s", status, b)
+	}
+	if n := len(s.Objects()); n != 5 {
+		t.Fatalf("%d objects stored, want 5", n)
+	}
+	want := []string{Name("src", "identity--933c5838-34d9-4fbf-949c-62aba761184c"),
+		Name("src", "indicator--00000000-0000-4000-8000-000000000000"), Name("src", "indicator--00000001-0000-4000-8000-000000000000")}
+	slices.Sort(want)
+	if a := s.Active(); !slices.Equal(a, want) {
+		t.Fatalf("active = %v\nwant %v", a, want)
 	}
 }
 

@@ -91,9 +91,16 @@ func validate(raw json.RawMessage, legacy bool) []string {
 
 	if typ == "indicator" {
 		pattern, hasPattern := str("pattern")
+		if hasPattern && strings.TrimSpace(pattern) == "" {
+			fail("pattern", "Required property is empty")
+			hasPattern = false
+		}
 		patternType := "stix"
 		if spec != "2.0" || obj["pattern_type"] != nil {
-			patternType, _ = str("pattern_type")
+			var ok bool
+			if patternType, ok = str("pattern_type"); ok && strings.TrimSpace(patternType) == "" {
+				fail("pattern_type", "Required property is empty")
+			}
 		}
 		if hasPattern && patternType == "stix" && !stixPatternRE.MatchString(strings.TrimSpace(pattern)) {
 			fail("pattern", "Invalid STIX pattern")

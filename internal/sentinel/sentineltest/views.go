@@ -56,7 +56,9 @@ func (s *Server) Requests() []Request {
 }
 
 // Active returns the sorted names of stored objects that are neither
-// revoked nor expired (valid_until at or before Clock()).
+// revoked nor expired (valid_until at or before Clock()). A valid_until
+// that is not a timestamp (validation refuses one on indicators only) counts
+// as expired.
 func (s *Server) Active() []string {
 	return s.names(func(st stored, now time.Time) bool {
 		return !st.revoked && (st.validUntil.IsZero() || st.validUntil.After(now))
