@@ -72,6 +72,10 @@ func tlpRank(id string) int {
 // two feeds often disagree about one IOC's threat type.
 func IndicatorType(threatType string) string {
 	t := threatType
+	switch t { // the feeds' usual values, without the token scan
+	case "botnet_cc", "payload_delivery", "payload", "malware_download", "phishing", "":
+		return "malicious-activity"
+	}
 	switch {
 	case hasToken(t, "tor"), hasToken(t, "proxy"), hasToken(t, "vpn"),
 		hasToken(t, "anonymizer"), hasToken(t, "anonymization"):
@@ -90,6 +94,16 @@ func IndicatorType(threatType string) string {
 // victim; exploitation was the alternative).
 func KillChainPhaseFor(threatType string) (string, bool) {
 	t := threatType
+	switch t { // the feeds' usual values, without the token scan
+	case "botnet_cc":
+		return "command-and-control", true
+	case "payload_delivery", "malware_download", "phishing":
+		return "delivery", true
+	case "payload":
+		return "installation", true
+	case "":
+		return "", false
+	}
 	switch {
 	case hasToken(t, "cc"), hasToken(t, "c2"), hasToken(t, "command"):
 		return "command-and-control", true
