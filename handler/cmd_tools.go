@@ -29,6 +29,17 @@ func openInput(e *env, name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// localDeps loads the configuration of a person-run command and builds its
+// parts; upload adds the uploader (not needed when Service Bus is the
+// queue: the deployed function uploads).
+func localDeps(ctx context.Context, e *env, upload bool) (*deps, error) {
+	cfg, err := config.Load(e.vars, config.ModeLocal)
+	if err != nil {
+		return nil, err
+	}
+	return build(ctx, cfg, newLogger(e.stderr, cliLevel(e)), upload && cfg.ServiceBus.Namespace == "")
+}
+
 func cmdConvert(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("convert", e)
 	name := fs.String("feed", "", "feed name (see `handler feeds`)")
@@ -96,11 +107,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 			*ctype = "application/json"
 		}
 	}
-	cfg, err := config.Load(e.vars, config.ModeLocal)
-	if err != nil {
-		return err
-	}
-	d, err := build(ctx, cfg, newLogger(e.stderr, cliLevel(e)), cfg.ServiceBus.Namespace == "")
+	d, err := localDeps(ctx, e, true)
 	if err != nil {
 		return err
 	}
@@ -130,11 +137,7 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	if *from != "all" && *from != "deadletter" && *from != "parked" {
 		return usageError("--from must be all, deadletter or parked")
 	}
-	cfg, err := config.Load(e.vars, config.ModeLocal)
-	if err != nil {
-		return err
-	}
-	d, err := build(ctx, cfg, newLogger(e.stderr, cliLevel(e)), false)
+	d, err := localDeps(ctx, e, false)
 	if err != nil {
 		return err
 	}
@@ -156,16 +159,12 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
-	cfg, err := config.Load(e.vars, config.ModeLocal)
-	if err != nil {
-		return err
-	}
-	d, err := build(ctx, cfg, newLogger(e.stderr, cliLevel(e)), false)
+	d, err := localDeps(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	doc, err := statusDoc(ctx, cfg, d.store)
+	doc, err := statusDoc(ctx, d.cfg, d.store)
 	if err != nil {
 		return err
 	}
