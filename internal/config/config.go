@@ -183,7 +183,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		API:               r.oneOf("SENTINEL_API", "stix-objects", "stix-objects", "legacy"),
 		Endpoint:          r.url("SENTINEL_ENDPOINT"),
 		SourceSystem:      r.str("SENTINEL_SOURCE_SYSTEM", "feeds2sentinel"),
-		RequestsPerMinute: r.intRange("SENTINEL_REQUESTS_PER_MINUTE", 95, 1, 100),
+		RequestsPerMinute: r.intRange("SENTINEL_REQUESTS_PER_MINUTE", 96, 1, 100),
 	}
 	if w := c.Sentinel.WorkspaceID; w != "" && !guidRE.MatchString(w) {
 		r.fail("SENTINEL_WORKSPACE_ID", w, "the workspace ID, a GUID such as 00000000-0000-0000-0000-000000000000 (Log Analytics workspace > Overview > Workspace ID), not the resource ID")

@@ -37,7 +37,7 @@ const Scope = "https://management.azure.com/.default"
 
 // Default settings.
 const (
-	DefaultRequestsPerMinute = 95
+	DefaultRequestsPerMinute = 96
 	DefaultMaxRetries        = 3
 	DefaultSTIXEndpoint      = "https://api.ti.sentinel.azure.com"
 	DefaultLegacyEndpoint    = "https://sentinelus.azure-api.net"

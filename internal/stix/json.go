@@ -198,14 +198,32 @@ func appendStrings(dst []byte, key string, ss []string) []byte {
 	return append(dst, ']')
 }
 
+// jsonPlain marks the bytes appendString copies as they are: printable
+// ASCII other than the quote and the backslash. A read-only lookup table.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string: quote, backslash and control
 // characters escaped, U+2028/U+2029 escaped (JavaScript line terminators),
 // invalid UTF-8 bytes replaced by U+FFFD.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	// Fast path: most values are plain printable ASCII.
+	i := 0
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
