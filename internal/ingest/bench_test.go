@@ -46,6 +46,7 @@ func BenchmarkConvert(b *testing.B) {
 			b.SetBytes(int64(len(payload)))
 			var records int
 			var ms0, ms1 runtime.MemStats
+			runtime.GC() // start clean: no garbage of the generator or earlier runs
 			runtime.ReadMemStats(&ms0)
 			cpu0 := cpuTime()
 			for b.Loop() {
