@@ -228,8 +228,12 @@ func (d *deps) pipeline() *ingest.Pipeline {
 }
 
 func (d *deps) uploads() *ingest.Uploads {
-	return &ingest.Uploads{Uploader: d.uploader, Parker: d.parker(), Store: d.store, Logger: d.logger,
+	u := &ingest.Uploads{Uploader: d.uploader, Parker: d.parker(), Store: d.store, Logger: d.logger,
 		MaxDeliveryCount: d.cfg.ServiceBus.MaxDeliveryCount}
+	if d.bus != nil {
+		u.Rescheduler = d.bus
+	}
+	return u
 }
 
 func (d *deps) submissions() *ingest.Submissions {

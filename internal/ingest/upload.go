@@ -19,6 +19,13 @@ type Parker interface {
 	Park(ctx context.Context, msg queue.Message, reason, description string) error
 }
 
+// Rescheduler puts a copy of a batch back on the queue to become visible
+// later. queue.ServiceBus implements it; the local spool does not (there,
+// a throttled batch simply stays on the spool for the next drain).
+type Rescheduler interface {
+	Reschedule(ctx context.Context, msg queue.Message, at time.Time) error
+}
+
 // Uploads is the upload use case: one queue message → one Sentinel request.
 type Uploads struct {
 	Uploader Uploader
@@ -28,8 +35,13 @@ type Uploads struct {
 	// MaxDeliveryCount is the queue's maximum delivery count: a failure on
 	// that delivery is counted as dead-lettered (0 = 10).
 	MaxDeliveryCount int
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// Rescheduler, when set, takes batches Sentinel throttles for longer
+	// than the invocation could wait: they come back after Sentinel's
+	// Retry-After instead of being redelivered at once (which would burn
+	// deliveries and dead-letter them during a long throttling episode).
+	Rescheduler Rescheduler
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // UploadResult is what one upload did.
@@ -38,6 +50,8 @@ type UploadResult struct {
 	Accepted int                    `json:"accepted"`
 	Rejected []sentinel.RecordError `json:"rejected,omitempty"`
 	Parked   bool                   `json:"parked,omitempty"`
+	// RescheduledAt is when a throttled batch comes back (zero if not).
+	RescheduledAt time.Time `json:"rescheduled_at,omitzero"`
 }
 
 // Upload uploads one queued message. It returns nil when the message is
@@ -76,6 +90,18 @@ func (u *Uploads) Upload(ctx context.Context, msg queue.Message) (*UploadResult,
 		case errors.As(err, &thr):
 			if delta.Throttled == 0 {
 				delta.Throttled = 1
+			}
+			delta.DeadLettered = 0 // a throttled batch is rescheduled or redelivered, not lost
+			if u.Rescheduler != nil {
+				at := u.now().Add(max(thr.RetryAfter, time.Second))
+				rerr := u.Rescheduler.Reschedule(ctx, msg, at)
+				if rerr == nil {
+					log.Warn("throttled by Sentinel; batch rescheduled", "retry_after", thr.RetryAfter, "at", at)
+					u.record(ctx, delta, err)
+					res.RescheduledAt = at
+					return res, nil
+				}
+				log.Warn("reschedule failed; the message will be redelivered", "error", rerr)
 			}
 			u.record(ctx, delta, err)
 			return nil, fmt.Errorf("throttled by Sentinel (retry after %s); the message will be redelivered: %w", thr.RetryAfter, err)

@@ -129,6 +129,7 @@ func (s *fakeSender) SendMessageBatch(ctx context.Context, batch ServiceBusBatch
 			ContentType:           m.ContentType,
 			ApplicationProperties: m.ApplicationProperties,
 			SessionID:             m.SessionID,
+			ScheduledEnqueueTime:  m.ScheduledEnqueueTime,
 		}
 		f.put(s.queue, rm)
 	}

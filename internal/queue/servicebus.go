@@ -314,6 +314,44 @@ func toSDK(m Message, session string) *azservicebus.Message {
 	return msg
 }
 
+// PropRescheduledAt is set on a copy Reschedule sends: when it was
+// rescheduled (RFC 3339), so operators can tell delayed batches apart.
+const PropRescheduledAt = "rescheduled_at"
+
+// Reschedule sends a copy of msg back to the upload queue, to become
+// visible at the time at (Service Bus scheduled enqueue), with a new
+// MessageID (so duplicate detection does not drop it) and the upload
+// session. The uploader uses it when Sentinel throttles longer than an
+// invocation can wait: the copy waits in Service Bus instead of being
+// redelivered at once and burning deliveries; the caller then completes
+// msg. It does not settle msg.
+func (s *ServiceBus) Reschedule(ctx context.Context, msg Message, at time.Time) error {
+	now := s.now()
+	cp := msg
+	cp.ID = replayID(MessageID(msg.Body), now)
+	cp.Properties = make(map[string]any, len(msg.Properties)+2)
+	for k, v := range msg.Properties {
+		cp.Properties[k] = v
+	}
+	cp.Properties[PropOriginalMessageID] = msg.ID
+	cp.Properties[PropRescheduledAt] = now.UTC().Format(time.RFC3339)
+	sm := toSDK(cp, s.session)
+	at = at.UTC()
+	sm.ScheduledEnqueueTime = &at
+	b, err := s.sender.NewMessageBatch(ctx)
+	if err != nil {
+		return fmt.Errorf("service bus reschedule to %s: new message batch: %w", s.queue, err)
+	}
+	if err := b.AddMessage(sm); err != nil {
+		return fmt.Errorf("service bus reschedule to %s: add message: %w", s.queue, err)
+	}
+	if err := s.sender.SendMessageBatch(ctx, b); err != nil {
+		return fmt.Errorf("service bus reschedule to %s: %w", s.queue, err)
+	}
+	s.logger.Info("queue: rescheduled", "queue", s.queue, "message_id", msg.ID, "new_message_id", cp.ID, "at", at)
+	return nil
+}
+
 // Park sends a copy of msg to the parked queue with the properties reason,
 // description, original_message_id and parked_at; it does not settle msg.
 // The uploader parks a batch Sentinel rejected for good and then reports

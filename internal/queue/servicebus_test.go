@@ -445,3 +445,37 @@ func TestServiceBusReplaySkippedParkedStaysReplayable(t *testing.T) {
 		t.Errorf("%d left in the parked queue", n)
 	}
 }
+
+// TestServiceBusReschedule: a throttled batch goes back to the upload
+// queue as a scheduled copy with a new MessageID (duplicate detection must
+// not drop it), the upload session and its original properties.
+func TestServiceBusReschedule(t *testing.T) {
+	t.Parallel()
+	s, fake := newTestBus(t, 1<<20)
+	batches, _ := batchesOf(1, 3, 0)
+	m, _ := Encode(batches[0])
+	at := fixedNow.Add(45 * time.Second)
+	if err := s.Reschedule(context.Background(), m, at); err != nil {
+		t.Fatal(err)
+	}
+	got := fake.messages("upload")
+	if len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
+	}
+	r := got[0]
+	if r.MessageID == m.ID || !strings.HasPrefix(r.MessageID, m.ID+"-r") {
+		t.Errorf("MessageID %q: want a new id derived from %q", r.MessageID, m.ID)
+	}
+	if r.ScheduledEnqueueTime == nil || !r.ScheduledEnqueueTime.Equal(at) {
+		t.Errorf("scheduled at %v, want %v", r.ScheduledEnqueueTime, at)
+	}
+	if r.SessionID == nil || *r.SessionID != UploadSessionID {
+		t.Errorf("session %v", r.SessionID)
+	}
+	if r.ApplicationProperties[PropOriginalMessageID] != m.ID || r.ApplicationProperties[PropSource] != "test" {
+		t.Errorf("properties %v", r.ApplicationProperties)
+	}
+	if string(r.Body) != string(m.Body) {
+		t.Error("body changed")
+	}
+}
