@@ -104,7 +104,7 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 	if perr != nil {
 		// Never enqueue half-parsed garbage: everything this run built is
 		// dropped and the run fails.
-		return fmt.Errorf("%s: parse: %w", cfg.Name, perr)
+		return fmt.Errorf("%w (the payload was discarded: nothing of it is enqueued)", perr) // parser errors name the feed
 	}
 	for reason, n := range stats.SkippedBy {
 		for i := 0; i < n; i++ {

@@ -3,11 +3,15 @@ package ingest_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel/sentineltest"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
@@ -229,5 +233,34 @@ func TestSweepOtherSourceExpired(t *testing.T) {
 	h.drain()
 	if h.active()[ipID("45.9.9.9")] {
 		t.Error("delisted IOC still active")
+	}
+}
+
+// TestBadPayloadEnqueuesNothing: an HTML error page (or a truncated dump)
+// fails the run with a message saying what was expected; nothing of it is
+// enqueued or remembered, and the next good payload is processed normally.
+func TestBadPayloadEnqueuesNothing(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	spec := h.spec("feodotracker", "/feodo.json")
+	good := feodo("51.178.161.32", "142.44.247.57")
+	for _, bad := range [][]byte{
+		[]byte("<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"),
+		good[:len(good)/2], // truncated
+	} {
+		h.feeds.set("/feodo.json", bad)
+		rep, err := h.p.RunFeed(context.Background(), spec)
+		if !errors.Is(err, feed.ErrBadPayload) || rep.Outcome != ingest.OutcomeFailed || rep.Counts.Enqueued != 0 {
+			t.Fatalf("bad payload: err %v, report %+v", err, rep)
+		}
+		if !strings.Contains(err.Error(), "expected") || !strings.Contains(err.Error(), "nothing of it is enqueued") {
+			t.Errorf("message %q should say what was expected and that nothing was enqueued", err)
+		}
+		if ready, _, _, _ := h.spool.Counts(); ready != 0 {
+			t.Fatalf("%d batches enqueued from a bad payload", ready)
+		}
+	}
+	h.feeds.set("/feodo.json", good)
+	if rep := h.run(spec); rep.Counts.New != 2 {
+		t.Fatalf("good payload after bad ones: %+v", rep.Counts)
 	}
 }
