@@ -92,7 +92,7 @@ resource uploadQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // maxConcurrentSessions 1 (host.json): only one instance holds the
     // session at a time, so uploads are serialized across however many
     // instances Flex runs, and the handler's per-process limiter
-    // (SENTINEL_REQUESTS_PER_MINUTE, 95) bounds the whole app under
+    // (SENTINEL_REQUESTS_PER_MINUTE, default 96) bounds the whole app under
     // Sentinel's 100 requests/minute per identity. Cannot be changed after
     // the queue exists.
     requiresSession: true
@@ -113,6 +113,9 @@ resource parkedQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // ones it moves. With the default 10, a batch skipped by ten such
     // replays would be dead-lettered to <queue>-parked/$DeadLetterQueue
     // (replay reads that sub-queue too, so it would still not be lost).
+    // Range: minimum 1, no documented maximum (the ARM schema types it as a
+    // plain int; Service Bus clients such as NServiceBus create queues with
+    // int.MaxValue), so 2000 is valid.
     maxDeliveryCount: 2000
     // Parked batches wait for an operator (`handler replay --from parked`).
     // After 14 days they are superseded: the 7d refresh has re-uploaded every
