@@ -21,7 +21,9 @@ func normalizeIP(s, raw string, hint Type) (Observable, error) {
 		}
 		return ipObservableFrom(s, a, 0), nil
 	}
-	if o, ok := splitIPPort(s, hint == TypeIPv6); ok {
+	// Not an address: with two or more colons it can only be an unbracketed
+	// IPv6 ip:port ("2a02:cf40:1::5:40669"), so split on the last colon.
+	if o, ok := splitIPPort(s, hint == TypeIPv6 || strings.Count(s, ":") >= 2); ok {
 		return o, nil
 	}
 	return Observable{}, reject(ReasonInvalid, raw,

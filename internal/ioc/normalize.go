@@ -144,6 +144,11 @@ func detect(s string) Type {
 	if looksLikeIP(s) {
 		return TypeIPv4 // an IP hint: normalizeIP finds the family
 	}
+	if i := strings.IndexByte(s, '/'); i > 0 && strings.IndexByte(s[:i], '.') > 0 {
+		// host/path without a scheme (how analysts often write a URL):
+		// normalizeURL adds http://.
+		return TypeURL
+	}
 	return TypeDomain
 }
 

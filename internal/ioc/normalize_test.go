@@ -140,7 +140,7 @@ func TestNormalize(t *testing.T) {
 		{"url public suffix host", "https://github.io/x", "", Observable{TypeURL, "https://github.io/x", 0}, ""},
 		{"url tcp", "tcp://1.2.3.4:4444", "", Observable{TypeURL, "tcp://1.2.3.4:4444", 0}, ""},
 		{"url no scheme hint", "www.evil.com/path", TypeURL, Observable{TypeURL, "http://www.evil.com/path", 0}, ""},
-		{"url no scheme detect", "www.evil.com/path", "", Observable{}, ReasonInvalid},
+		{"url no scheme detect", "www.evil.com/path", "", Observable{Type: TypeURL, Value: "http://www.evil.com/path"}, ""},
 		{"url bad scheme", "javascript://evil.com/", "", Observable{}, ReasonInvalid},
 		{"url space", "http://evil.com/a b", "", Observable{}, ReasonInvalid},
 		{"url no host", "http:///a", "", Observable{}, ReasonInvalid},
@@ -229,6 +229,30 @@ func TestParseType(t *testing.T) {
 		var rej *Rejection
 		if !errors.As(err, &rej) || rej.Reason != ReasonUnsupported {
 			t.Errorf("ParseType(%q) error = %v, want ReasonUnsupported", in, err)
+		}
+	}
+}
+
+// TestDetectSchemelessURLAndBareIPv6Port: without a type hint, a host/path
+// is a URL (http:// added) and an unbracketed IPv6 ip:port that is not an
+// address is split on its last colon; an IPv6 address that parses stays one.
+func TestDetectSchemelessURLAndBareIPv6Port(t *testing.T) {
+	tests := []struct {
+		in   string
+		typ  Type
+		val  string
+		port int
+	}{
+		{"evil.com/path?q=1", TypeURL, "http://evil.com/path?q=1", 0},
+		{"Evil[.]Top/x", TypeURL, "http://evil.top/x", 0},
+		{"2a02:cf40:1::5:40669", TypeIPv6, "2a02:cf40:1::5", 40669},
+		{"2a02:cf40::5:443", TypeIPv6, "2a02:cf40::5:443", 0}, // a valid address: not split
+		{"45.0.0.0/8", TypeCIDRv4, "45.0.0.0/8", 0},
+	}
+	for _, tt := range tests {
+		o, err := Normalize(tt.in, "")
+		if err != nil || o.Type != tt.typ || o.Value != tt.val || o.Port != tt.port {
+			t.Errorf("Normalize(%q) = %+v, %v; want %s %s port %d", tt.in, o, err, tt.typ, tt.val, tt.port)
 		}
 	}
 }
