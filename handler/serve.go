@@ -29,25 +29,29 @@ func cmdServe(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	serving := false
+	defer func() {
+		if !serving {
+			ln.Close()
+		}
+	}()
 	cfg, err := config.Load(e.vars, config.ModeHost)
 	if err != nil {
-		ln.Close()
 		logger.Error("configuration invalid; fix the app settings and restart", "error", err)
 		return fmt.Errorf("configuration: %w", err)
 	}
 	d, err := build(ctx, cfg, logger, true)
 	if err != nil {
-		ln.Close()
 		logger.Error("start-up failed", "error", err)
 		return err
 	}
 	defer d.Close()
 	mux, err := routes(d)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	logger.Info("serving", "addr", addr, "functions", len(app.Functions()))
+	serving = true // Serve owns the listener now
 	return invoke.Serve(ctx, invoke.ServeOptions{Listener: ln, Handler: mux, Logger: logger})
 }
 
