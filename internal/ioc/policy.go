@@ -172,13 +172,19 @@ func reservedAddr(a netip.Addr) string {
 }
 
 // reservedDomain reports special-use names (RFC 6761, RFC 6762, RFC 2606,
-// RFC 8375, ICANN .internal): the name itself or any subdomain.
+// RFC 8375, ICANN .internal) and Microsoft's documentation placeholder
+// domains: the name itself or any subdomain.
 func reservedDomain(d string) string {
 	for {
 		switch d {
 		case "localhost", "local", "invalid", "example", "test", "internal", "home.arpa",
 			"example.com", "example.net", "example.org":
 			return "special-use domain name " + quoteShort(d)
+		case "contoso.com", "fabrikam.com", "northwindtraders.com", "adventure-works.com",
+			"wingtiptoys.com", "woodgrovebank.com", "tailspintoys.com", "litwareinc.com":
+			// Microsoft's documentation placeholders: text pasted from
+			// Sentinel and Defender docs is full of them.
+			return "documentation placeholder domain " + quoteShort(d)
 		}
 		i := strings.IndexByte(d, '.')
 		if i < 0 {

@@ -64,6 +64,8 @@ func TestPolicyCheck(t *testing.T) {
 		{"domain example.net", nil, "example.net", "", ReasonReserved, "example.net"},
 		{"domain internal", nil, "dc1.corp.internal", "", ReasonReserved, "internal"},
 		{"domain home.arpa", nil, "nas.home.arpa", "", ReasonReserved, "home.arpa"},
+		{"email contoso", nil, "soc@Contoso.com", "", ReasonReserved, "contoso.com"},
+		{"url fabrikam", nil, "https://portal.fabrikam.com/login", "", ReasonReserved, "fabrikam.com"},
 		{"domain ok", nil, "evil-example.com", "", "", ""},
 		// allowlist
 		{"resolver", nil, "8.8.8.8", "", ReasonAllowlisted, `"8.8.8.8"`},
