@@ -63,10 +63,7 @@ func TestFileStoreCloseRacingWrites(t *testing.T) {
 		}
 		wg.Wait()
 
-		s2, err := OpenFile(path, &FileOptions{FlushInterval: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s2 := openManual(t, path)
 		for w := range writers {
 			got, err := s2.Get(t.Context(), keys[w])
 			if err != nil {
@@ -89,10 +86,7 @@ func TestFileStoreWritesRefusedWhileClosing(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "state.jsonl")
-	s, err := OpenFile(path, &FileOptions{FlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openManual(t, path)
 	a := sample("domain:a.example")
 	if err := s.Put(ctx, []*Indicator{a}); err != nil {
 		t.Fatal(err)
@@ -133,10 +127,7 @@ func TestFileStoreWritesRefusedWhileClosing(t *testing.T) {
 	if _, err := s.Get(ctx, []string{a.Key}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Get after Close = %v, want ErrClosed", err)
 	}
-	s2, err := OpenFile(path, &FileOptions{FlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openManual(t, path)
 	defer s2.Close()
 	if got, _ := s2.Get(ctx, []string{a.Key, b.Key}); got[a.Key] == nil || got[b.Key] != nil {
 		t.Errorf("reopened store = %v, want only %s", got, a.Key)
@@ -149,10 +140,7 @@ func TestFileStoreFlushClean(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "state.jsonl")
-	s, err := OpenFile(path, &FileOptions{FlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openManual(t, path)
 	var _ interface{ Flush() error } = s // the optional interface callers test for
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)

@@ -25,10 +25,7 @@ func TestFileStorePersistence(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "state.jsonl")
-	s, err := OpenFile(path, &FileOptions{FlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openManual(t, path)
 	a := sample("domain:a.example")
 	if err := s.Put(ctx, []*Indicator{a}); err != nil {
 		t.Fatal(err)
@@ -144,15 +141,12 @@ func TestFileStoreGolden(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "state.jsonl")
-	s, err := OpenFile(path, &FileOptions{FlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openManual(t, path)
 	b := sample("domain:b.example")
 	b.Status, b.Labels, b.Object = StatusRevoked, nil, nil
 	u := sample("url:http://x.example/<a&b>")
 	u.Type, u.Value = "url", "http://x.example/<a&b>"
-	err = errors.Join(
+	err := errors.Join(
 		s.Put(ctx, []*Indicator{sample("domain:a.example"), b, u}),
 		s.PutFeedStatus(ctx, FeedStatus{Feed: "urlhaus", Enabled: true, Schedule: "0 */5 * * * *", LastStart: t0,
 			LastEnd: t0.Add(time.Minute), Outcome: "succeeded", Counts: map[string]int{"fetched": 3, "new": 2},
@@ -217,4 +211,15 @@ func FuzzLoadFile(f *testing.F) {
 			t.Fatalf("snapshot round trip lost records")
 		}
 	})
+}
+
+// openManual opens the file store at path with the background flush off
+// (only Flush and Close persist), failing the test on error.
+func openManual(t *testing.T, path string) *FileStore {
+	t.Helper()
+	s, err := OpenFile(path, &FileOptions{FlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
