@@ -33,7 +33,7 @@ func Settings() []Setting {
 		{Name: "STATE_TABLE_SERVICE_URL", Default: "https://<AzureWebJobsStorage__accountName>.table.core.windows.net/", Doc: "Table service URL of the state store (identity-based)."},
 		{Name: "STATE_TABLE_NAME", Default: "feeds2sentinel", Doc: "Table holding indicator state, run status and fetch cursors.", Azure: true},
 		{Name: "STATE_CONNECTION_STRING", Doc: "Development only (Azurite): a storage connection string for the state store."},
-		{Name: "STATE_FILE", Default: "<F2S_DATA_DIR>/state.jsonl", Doc: "Local state file (file store)."},
+		{Name: "STATE_FILE", Default: "<F2S_DATA_DIR>/state.db", Doc: "Local state database (embedded bbolt file; a state.jsonl of an earlier version beside it is migrated once)."},
 		{Name: "AzureWebJobsStorage__accountName", Doc: "Functions host storage account; its table service is the default state store.", Azure: true},
 		{Name: "INDICATOR_REFRESH_INTERVAL", Default: "7d", Doc: "Re-upload an indicator still reported by a source this long after its last upload (at most 13d: TI map rules look back 14 days).", Azure: true},
 		{Name: "REVOCATION_HOLD_FRACTION", Default: "0.5", Doc: "A complete-list sweep that would revoke more than this share of the list's indicators (and more than 20) is held as a likely broken list; 1 disables the hold."},
