@@ -135,7 +135,9 @@ func (h *harness) open() {
 	if h.hopts.publisher != nil {
 		pub = h.hopts.publisher(h.spool)
 	}
-	h.p = &ingest.Pipeline{Fetcher: fc, Publisher: pub, Store: h.store, AuthKey: "test-key", Now: h.clock.Now, Logger: discard}
+	h.p = &ingest.Pipeline{Fetcher: fc, Publisher: pub, Store: h.store, AuthKey: "test-key", Now: h.clock.Now, Logger: discard,
+		// Small chunks, so every harness test crosses chunk boundaries.
+		ChunkSize: 7}
 	h.up = &ingest.Uploads{Uploader: client, Parker: h.spool, Store: h.store, Now: h.clock.Now, Logger: discard}
 }
 

@@ -51,7 +51,7 @@ var _ Store = (*BoltStore)(nil)
 
 // The buckets of a BoltStore. An indicator value is its 8-byte big-endian
 // version (the ETag), one status byte (so scans filter without decoding)
-// and the JSON of the Indicator.
+// and the Indicator (see encodeBolt).
 var (
 	bucketIndicators = []byte("indicators")
 	bucketFeeds      = []byte("feeds")
@@ -145,31 +145,49 @@ func (s *BoltStore) tx(ctx context.Context, write bool, fn func(*bolt.Tx) error)
 	return err
 }
 
-// encodeBolt is the stored form of ind at version ver.
+// encodeBolt is the stored form of ind at version ver: the version, the
+// status byte, the length of the JSON of every field but Object, that
+// JSON, then Object's bytes as they are (not re-encoded).
 func encodeBolt(ind *Indicator, ver uint64) ([]byte, error) {
+	obj := ind.Object
+	meta := *ind
+	meta.Object = nil
 	var buf bytes.Buffer
-	buf.Grow(9 + 512 + len(ind.Object))
-	var head [9]byte
-	binary.BigEndian.PutUint64(head[:8], ver)
-	head[8] = statusByte(ind.Status)
-	buf.Write(head[:])
+	buf.Grow(boltHeader + 512 + len(obj))
+	buf.Write(make([]byte, boltHeader))
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ind); err != nil {
+	if err := enc.Encode(&meta); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	buf.Write(obj)
+	b := buf.Bytes()
+	binary.BigEndian.PutUint64(b[:8], ver)
+	b[8] = statusByte(ind.Status)
+	binary.BigEndian.PutUint32(b[9:boltHeader], uint32(buf.Len()-boltHeader-len(obj)))
+	return b, nil
 }
+
+// boltHeader is the size of a stored indicator's header: version, status
+// and the length of its JSON part.
+const boltHeader = 13
 
 // decodeBolt reads a stored indicator value (copying what it keeps: bolt
 // memory is only valid inside its transaction).
 func decodeBolt(key, v []byte) (*Indicator, error) {
-	if len(v) < 9 {
+	if len(v) < boltHeader {
 		return nil, fmt.Errorf("state: record %q is damaged (%d bytes)", key, len(v))
 	}
+	n := int(binary.BigEndian.Uint32(v[9:boltHeader]))
+	if n > len(v)-boltHeader {
+		return nil, fmt.Errorf("state: record %q is damaged (length %d)", key, n)
+	}
 	var ind Indicator
-	if err := json.Unmarshal(v[9:], &ind); err != nil {
+	if err := json.Unmarshal(v[boltHeader:boltHeader+n], &ind); err != nil {
 		return nil, fmt.Errorf("state: record %q is damaged: %w", key, err)
+	}
+	if obj := v[boltHeader+n:]; len(obj) > 0 {
+		ind.Object = bytes.Clone(obj)
 	}
 	ind.ETag = etagOf(v)
 	return &ind, nil
@@ -294,7 +312,7 @@ func (s *BoltStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indica
 					break
 				}
 				after = append(after[:0], k...)
-				if want != 0 && (len(v) < 9 || v[8] != want) {
+				if want != 0 && (len(v) < boltHeader || v[8] != want) {
 					continue
 				}
 				ind, err := decodeBolt(k, v)

@@ -57,6 +57,10 @@ type SourceSeen struct {
 	RecordID  string    `json:"record_id,omitempty"`
 	FirstSeen time.Time `json:"first_seen,omitzero"`
 	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// Digest is the fingerprint of what the source last reported (its own
+	// indicator, before merging with other sources): an unchanged report
+	// of an unchanged indicator is recognised without decoding Object.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Indicator is the stored memory of one IOC. Key is its identity (the
