@@ -19,6 +19,7 @@ import (
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
 // ErrInvalid is matched by every *SettingError.
@@ -183,7 +184,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		API:               r.oneOf("SENTINEL_API", "stix-objects", "stix-objects", "legacy"),
 		Endpoint:          r.url("SENTINEL_ENDPOINT"),
 		SourceSystem:      r.str("SENTINEL_SOURCE_SYSTEM", "feeds2sentinel"),
-		RequestsPerMinute: r.intRange("SENTINEL_REQUESTS_PER_MINUTE", 96, 1, 100),
+		RequestsPerMinute: r.intRange("SENTINEL_REQUESTS_PER_MINUTE", sentinel.DefaultRequestsPerMinute, 1, sentinel.DefaultRequestsPerMinute),
 	}
 	if w := c.Sentinel.WorkspaceID; w != "" && !guidRE.MatchString(w) {
 		r.fail("SENTINEL_WORKSPACE_ID", w, "the workspace ID, a GUID such as 00000000-0000-0000-0000-000000000000 (Log Analytics workspace > Overview > Workspace ID), not the resource ID")
