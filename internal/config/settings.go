@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
@@ -76,6 +77,12 @@ func feedSettings(f Feed) []Setting {
 		{Name: n("LABELS"), Doc: "Extra labels, comma-separated."},
 		{Name: n("TLP"), Default: "DEFAULT_TLP", Doc: "TLP marking of this feed's indicators."},
 	}
+	maxBytes := "source default"
+	if src, ok := feed.Lookup(feed.Builtin(), f.Name); ok {
+		maxBytes = strconv.FormatInt(src.MaxBytes, 10)
+	}
+	out = append(out, Setting{Name: n("MAX_BYTES"), Default: maxBytes, Doc: "Largest payload accepted from the " + f.Name +
+		" feed, in bytes after decompression (a zip archive and its member each); the default is sized for the largest full dump its URLs serve. A larger payload fails the run with an error naming this setting."})
 	out = append(out, Setting{Name: n("LIFETIME_<TYPE>"), Default: "IP 14d, CIDR 14d, DOMAIN 30d, URL 30d, HASH 365d, EMAIL 30d, X509 365d", Doc: "Validity after last seen, per type (IP, CIDR, DOMAIN, URL, HASH, EMAIL, X509)."})
 	if f.Name == "threatfox" {
 		out = append(out, Setting{Name: n("DAYS"), Default: "1", Doc: "ThreatFox get_iocs look-back in days (1-7); the first run asks for 7 and a run after downtime for the whole gap."})
