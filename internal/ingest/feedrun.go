@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
@@ -281,7 +282,11 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 	if u == "" {
 		u = src.DefaultURL
 	}
-	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method}
+	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method,
+		MaxBytes: src.MaxBytes, MaxBytesSetting: app.FeedSetting(cfg.Name, "MAX_BYTES")}
+	if cfg.MaxBytes > 0 {
+		req.MaxBytes = cfg.MaxBytes
+	}
 	if src.Body != nil && slices.Contains(src.AltURLs, u) {
 		// An alternative URL of an API feed is a plain download (e.g. the
 		// MalwareBazaar CSV export): GET it, without the API query.
