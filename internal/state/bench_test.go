@@ -139,3 +139,42 @@ func (s *TableStore) getByPartition(ctx context.Context, keys []string) (map[str
 	})
 	return out, err
 }
+
+var benchOpenN = flag.Int("state.openn", 100_000, "indicators in the store BenchmarkOpenBolt opens")
+
+// BenchmarkOpenBolt measures what serve mode waits for before it is ready:
+// opening a local store of -state.openn indicators and reading one
+// feed's cursor and one indicator. It does not grow with the store.
+func BenchmarkOpenBolt(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "state.db")
+	s, err := OpenBolt(path, &BoltOptions{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := keysIn("open", "", *benchOpenN)
+	for i := 0; i < len(keys); i += 5000 {
+		var recs []*Indicator
+		for _, k := range keys[i:min(i+5000, len(keys))] {
+			recs = append(recs, sample(k))
+		}
+		if err := s.Put(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := OpenBolt(path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Cursor(ctx, "threatfox"); err != nil {
+			b.Fatal(err)
+		}
+		if got, err := s.Get(ctx, keys[len(keys)/2:len(keys)/2+1]); err != nil || len(got) != 1 {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}

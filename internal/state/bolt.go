@@ -82,7 +82,7 @@ func OpenBolt(path string, opts *BoltOptions) (*BoltStore, error) {
 	case timeout < 0:
 		timeout = time.Nanosecond
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is open in another feeds2sentinel process (waited %s); stop that process or point STATE_FILE (or F2S_DATA_DIR) elsewhere", ErrLocked, path, timeout)
 	}
@@ -90,26 +90,36 @@ func OpenBolt(path string, opts *BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("state: open %s: %w (if the file is damaged, move it away: the next run re-learns state from the feeds)", path, err)
 	}
 	s := &BoltStore{path: path, db: db}
-	if o.ReadOnly {
-		return s, nil
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketIndicators, bucketFeeds, bucketCursors, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
+	ready := false
+	err = db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(metaSchema); v != nil && string(v) != boltSchema {
+		if meta == nil {
+			return nil
+		}
+		if v := meta.Get(metaSchema); string(v) != boltSchema {
 			return fmt.Errorf("layout version %q, this build reads %q", v, boltSchema)
 		}
-		return meta.Put(metaSchema, []byte(boltSchema))
+		ready = true
+		return nil
 	})
+	if err == nil && !ready && !o.ReadOnly {
+		err = db.Update(initBolt)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// initBolt creates the buckets of a new store.
+func initBolt(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketIndicators, bucketFeeds, bucketCursors, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(metaSchema, []byte(boltSchema))
 }
 
 // Path returns the file the store is in.
@@ -214,6 +224,9 @@ func (s *BoltStore) Get(ctx context.Context, keys []string) (map[string]*Indicat
 	out := make(map[string]*Indicator, len(keys))
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIndicators)
+		if b == nil {
+			return nil // a read-only store never written
+		}
 		for _, k := range keys {
 			if _, ok := out[k]; ok {
 				continue
@@ -298,7 +311,11 @@ func (s *BoltStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indica
 		var page []*Indicator
 		done := true
 		err := s.view(ctx, func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketIndicators).Cursor()
+			b := tx.Bucket(bucketIndicators)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
 			k, v := c.First()
 			if after != nil {
 				k, v = c.Seek(after)
@@ -346,7 +363,9 @@ func (s *BoltStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indica
 func (s *BoltStore) Len(ctx context.Context) (int, error) {
 	n := 0
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketIndicators).Stats().KeyN
+		if b := tx.Bucket(bucketIndicators); b != nil {
+			n = b.Stats().KeyN
+		}
 		return nil
 	})
 	return n, err
