@@ -68,6 +68,9 @@ func (ru *rules) seenWriteAge() time.Duration {
 // when nothing needs writing. cur.ID is set to the id that is uploaded.
 func (ru *rules) diff(key string, cur *stix.Indicator, seen state.SourceSeen, st *state.Indicator) (*change, verdict, error) {
 	now := ru.now
+	if seen.Digest == "" {
+		seen.Digest = stix.Fingerprint(cur)
+	}
 	if st == nil {
 		return &change{key: key, ind: cur, upload: true, rec: newState(key, cur, 0, seen, now)}, verdictNew, nil
 	}
@@ -79,9 +82,6 @@ func (ru *rules) diff(key string, cur *stix.Indicator, seen state.SourceSeen, st
 		rec := newState(key, cur, rev, seen, now)
 		rec.ETag = st.ETag
 		return &change{key: key, ind: cur, upload: true, rec: rec}, verdictNew, nil
-	}
-	if seen.Digest == "" {
-		seen.Digest = stix.Fingerprint(cur)
 	}
 	if st.Status == state.StatusActive && st.Fingerprint != "" && !ru.refreshDue(st, cur.Observable.Type) {
 		if prev := sourceSeen(st.Sources, seen.Source); prev != nil && prev.Digest == seen.Digest {
@@ -252,7 +252,7 @@ func fill(rec *state.Indicator, ind *stix.Indicator, now time.Time) {
 	rec.Fingerprint = stix.Fingerprint(ind)
 	rec.LastUploaded = now
 	rec.ValidUntil = ind.ValidUntil
-	rec.Object, _ = json.Marshal(ind)
+	rec.Object = ind.AppendJSON(make([]byte, 0, 1024)) // valid JSON by construction, no re-scan
 	if ind.Revoked {
 		rec.Status = state.StatusRevoked
 	} else {
