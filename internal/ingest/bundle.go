@@ -128,6 +128,9 @@ func (s *BundleSink) Close() error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	w.WriteString(`{"type":"bundle","id":"bundle--` + uuid.NewString() + `","objects":[`)
 	n := 0
