@@ -230,9 +230,22 @@ type Request struct {
 	// AuthKeyURL, when set, is where a key can be obtained (for example
 	// "https://auth.abuse.ch/"); it is mentioned in 401/403 errors.
 	AuthKeyURL string
+	// Secrets are the request's other credentials (a token in the URL or
+	// in a header a future source sends): like AuthKey, they are redacted
+	// from every error and from the payload Response.Body delivers.
+	Secrets []string
 	// ETag and LastModified are the validators of the previous run, sent
 	// as If-None-Match and If-Modified-Since.
 	ETag, LastModified string
+}
+
+// redactor returns the Redactor of the request's secrets (nil when it has
+// none).
+func (r *Request) redactor() *Redactor {
+	if r.AuthKey == "" && len(r.Secrets) == 0 {
+		return nil
+	}
+	return NewRedactor(append([]string{r.AuthKey}, r.Secrets...)...)
 }
 
 // Validators are the cache validators of a response, persisted between
@@ -252,8 +265,8 @@ func (r *Request) SetValidators(v Validators) { r.ETag, r.LastModified = v.ETag,
 // a 200 body is passed through as is (an HTML error page included): the
 // parser judges it.
 //
-// Errors, each naming req.Feed and never containing req.AuthKey or the
-// URL's path and query: ErrNotModified on 304 (nil Response); *ConfigError
+// Errors, each naming req.Feed and never containing req.AuthKey, req.Secrets
+// or the URL's path and query: ErrNotModified on 304 (nil Response); *ConfigError
 // on 401/403 (never retried); *StatusError on any other non-2xx status once
 // retries are exhausted; ErrTooLarge, ErrZipBomb or ErrArchive for a zip
 // payload over the limits; ErrRedirect, ErrInvalidRequest, ErrEncoding;
@@ -298,7 +311,7 @@ func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 func (c *Client) do(ctx context.Context, req *Request, feed, method string, u *url.URL) (*http.Response, error) {
 	preq, err := runtime.NewRequest(ctx, method, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", feed, ErrInvalidRequest, redact(err.Error(), req.AuthKey))
+		return nil, fmt.Errorf("%s: %w: %s", feed, ErrInvalidRequest, req.redactor().Redact(err.Error()))
 	}
 	runtime.SkipBodyDownload(preq)
 	attempts := 0
@@ -323,7 +336,7 @@ func (c *Client) do(ctx context.Context, req *Request, feed, method string, u *u
 	}
 	resp, err := c.pl.Do(preq)
 	if err != nil {
-		return nil, newNetError(feed, method, u.Host, req.AuthKey, err)
+		return nil, newNetError(feed, method, u.Host, req.redactor(), err)
 	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code <= 299:
@@ -341,7 +354,7 @@ func (c *Client) do(ctx context.Context, req *Request, feed, method string, u *u
 			Feed:       feed,
 			StatusCode: code,
 			Status:     statusText(resp),
-			Snippet:    snippet(b, req.AuthKey),
+			Snippet:    snippet(b, req.redactor()),
 			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	}
