@@ -192,3 +192,35 @@ func BenchmarkRedactorReader(b *testing.B) {
 		})
 	}
 }
+
+// TestCredentialsNeverOverPlainHTTP: a request with a key to a plain-http
+// URL is refused before anything is sent, unless the host is loopback.
+func TestCredentialsNeverOverPlainHTTP(t *testing.T) {
+	t.Parallel()
+	c, _ := newClient(t, nil, &Options{MaxRetries: -1, Transport: failTransport{t}})
+	for _, req := range []*Request{
+		{Feed: "tf", URL: "http://threatfox-api.abuse.ch/api/v1/", AuthKey: testKey},
+		{Feed: "x", URL: "HTTP://mirror.example/list", Secrets: []string{otherSecret}},
+	} {
+		_, err := c.Fetch(t.Context(), req)
+		if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "https") {
+			t.Errorf("%s: err = %v, want ErrInvalidRequest asking for https", req.URL, err)
+		}
+	}
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	c, _ = newClient(t, s, nil)
+	local := strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+	for _, u := range []string{s.URL, local} {
+		if _, _, err := fetchAll(t, c, &Request{Feed: "tf", URL: u, AuthKey: testKey}); err != nil {
+			t.Errorf("%s: %v, want loopback http allowed", u, err)
+		}
+	}
+}
+
+// failTransport fails the test if a request is sent.
+type failTransport struct{ t *testing.T }
+
+func (f failTransport) Do(r *http.Request) (*http.Response, error) {
+	f.t.Errorf("request sent to %s", r.URL.Host)
+	return nil, errors.New("no network in tests")
+}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -239,6 +240,12 @@ type Request struct {
 	ETag, LastModified string
 }
 
+// isLoopback reports whether host is "localhost" or a loopback IP address.
+func isLoopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return strings.EqualFold(host, "localhost") || (err == nil && ip.IsLoopback())
+}
+
 // redactor returns the Redactor of the request's secrets (nil when it has
 // none).
 func (r *Request) redactor() *Redactor {
@@ -265,13 +272,15 @@ func (r *Request) SetValidators(v Validators) { r.ETag, r.LastModified = v.ETag,
 // a 200 body is passed through as is (an HTML error page included): the
 // parser judges it.
 //
-// Errors, each naming req.Feed and never containing req.AuthKey, req.Secrets
-// or the URL's path and query: ErrNotModified on 304 (nil Response); *ConfigError
-// on 401/403 (never retried); *StatusError on any other non-2xx status once
-// retries are exhausted; ErrTooLarge, ErrZipBomb or ErrArchive for a zip
-// payload over the limits; ErrRedirect, ErrInvalidRequest, ErrEncoding;
-// otherwise a transport error wrapping the cause (context.DeadlineExceeded
-// when Options.Timeout expired).
+// Errors, each naming req.Feed and never containing req.AuthKey,
+// req.Secrets or the URL's path and query: ErrNotModified on 304 (nil
+// Response); *ConfigError on 401/403 (never retried); *StatusError on any
+// other non-2xx status once retries are exhausted; ErrTooLarge, ErrZipBomb
+// or ErrArchive for a zip payload over the limits; ErrRedirect, ErrEncoding;
+// ErrInvalidRequest, also for a request that would send AuthKey or Secrets
+// over plain http to a host that is not loopback; otherwise a transport
+// error wrapping the cause (context.DeadlineExceeded when Options.Timeout
+// expired).
 func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("fetch: %w: nil request", ErrInvalidRequest)
@@ -283,6 +292,10 @@ func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	u, err := url.Parse(req.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%s: %w: the URL must be an absolute http or https URL", feed, ErrInvalidRequest)
+	}
+	if u.Scheme == "http" && req.redactor() != nil && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("%s: %w: refusing to send the Auth-Key or another credential over plain http to %s; use https (plain http only to a loopback address)",
+			feed, ErrInvalidRequest, u.Host)
 	}
 	method := req.Method
 	if method == "" {
