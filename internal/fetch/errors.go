@@ -156,10 +156,11 @@ const Redacted = "[REDACTED]"
 // upstream library: error messages, response bodies, status records. It
 // replaces each secret, and its URL-encoded (query and path escaping) and
 // JSON-escaped forms (see jsonForms), with Redacted. A partial echo (a
-// secret cut short) is not recognized: quote text only after redacting it. Build one with NewRedactor from every
-// secret a feed request carries. A nil *Redactor, or one built from no
-// non-empty secret, changes nothing. It is immutable and safe for concurrent
-// use.
+// secret cut short) is not recognized: redact text before cutting it.
+//
+// Build one with NewRedactor from every secret a feed request carries. A nil
+// *Redactor, or one built from no non-empty secret, changes nothing. It is
+// immutable and safe for concurrent use.
 type Redactor struct {
 	bforms [][]byte // distinct non-empty forms, longest first
 	maxLen int      // length of the longest form
@@ -280,7 +281,7 @@ func (rr *redactReader) Read(p []byte) (int, error) {
 				rr.done, rr.err = true, err
 			}
 			if n == 0 && err == nil {
-				continue
+				return 0, nil // no progress: let the caller decide
 			}
 		}
 		rr.scan()

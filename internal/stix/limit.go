@@ -47,11 +47,12 @@ const (
 	maxRefURL  = ioc.MaxURLLen
 )
 
-// fit trims x in place to the limits above and reports whether anything was
-// dropped or cut (then x carries TruncatedLabel). It never modifies the
-// arrays of x's slices: a trimmed list is a new slice. It returns an error
-// when x is still larger than MaxObjectSize with every optional property
-// trimmed (only a pattern or name of several KiB can do that).
+// fit trims x in place to the limits above; truncated says the caller has
+// already dropped or cut something. Whenever anything was trimmed, x carries
+// TruncatedLabel (as its last label). It never modifies the arrays of x's
+// slices: a trimmed list is a new slice. It returns an error when x is still
+// larger than MaxObjectSize with every optional property trimmed (only a
+// pattern of several KiB can do that).
 //
 // What is trimmed, in order: labels longer than MaxLabelLen are cut, labels
 // beyond MaxLabels dropped from the end; external references with an
