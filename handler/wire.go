@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,20 +130,40 @@ func (d *deps) openState(ctx context.Context) error {
 		d.closers = append(d.closers, ts.Close)
 		return nil
 	}
-	path := cfg.State.File
-	if path == "" {
-		path = filepath.Join(cfg.DataDir, "state.jsonl")
-	}
+	path, legacy := localStatePaths(cfg)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	fs, err := state.OpenFile(path, nil)
+	bs, err := state.OpenBolt(path, nil)
 	if err != nil {
-		return fmt.Errorf("state.OpenFile: %w", err)
+		return err // says which file and what to do
 	}
-	d.store = fs
-	d.closers = append(d.closers, fs.Close)
+	d.store = bs
+	d.closers = append(d.closers, bs.Close)
+	res, migrated, err := state.MigrateFile(ctx, legacy, bs)
+	if err != nil {
+		return fmt.Errorf("migrate the state file of an earlier version: %w", err)
+	}
+	if migrated {
+		d.logger.Info("state migrated to the embedded database", "from", legacy, "to", path,
+			"indicators", res.Indicators, "feeds", res.Feeds, "kept_as", legacy+".migrated")
+	}
 	return nil
+}
+
+// localStatePaths returns the local state database and the JSON-lines file
+// of earlier versions that is migrated into it once: STATE_FILE (a
+// ".jsonl" name there means the legacy file, the database then sits beside
+// it as ".db"), or state.db and state.jsonl in F2S_DATA_DIR.
+func localStatePaths(cfg *config.Config) (db, legacy string) {
+	path := cfg.State.File
+	if path == "" {
+		return filepath.Join(cfg.DataDir, "state.db"), filepath.Join(cfg.DataDir, "state.jsonl")
+	}
+	if base, ok := strings.CutSuffix(path, ".jsonl"); ok {
+		return base + ".db", path
+	}
+	return path, strings.TrimSuffix(path, filepath.Ext(path)) + ".jsonl"
 }
 
 func (d *deps) openQueue() error {

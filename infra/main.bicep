@@ -134,7 +134,7 @@ param sentinelSourceSystem string = 'feeds2sentinel'
 @description('SENTINEL_REQUESTS_PER_MINUTE: client-side upload request limit per instance.')
 @minValue(1)
 @maxValue(100)
-param sentinelRequestsPerMinute int = 96
+param sentinelRequestsPerMinute int = 100
 
 @description('STATE_TABLE_NAME: table of indicator state in the host storage account.')
 param stateTableName string = 'feeds2sentinel'

@@ -128,7 +128,7 @@ resource uploadQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // maxConcurrentSessions 1 (host.json): only one instance holds the
     // session at a time, so uploads are serialized across however many
     // instances Flex runs, and the handler's per-process limiter
-    // (SENTINEL_REQUESTS_PER_MINUTE, default 96) bounds the whole app under
+    // (SENTINEL_REQUESTS_PER_MINUTE, default 100) bounds the whole app under
     // Sentinel's 100 requests/minute per identity. Cannot be changed after
     // the queue exists.
     requiresSession: true

@@ -20,6 +20,7 @@ import (
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
 // ErrInvalid is matched by every *SettingError.
@@ -141,6 +142,7 @@ type Feed struct {
 	Labels        []string
 	TLP           string
 	Days          int      // threatfox API look-back
+	MaxBytes      int64    // FEED_<NAME>_MAX_BYTES fetch limit; 0 = the source's default
 	Complete      bool     // user lists: the list is complete (revocation)
 	Type          ioc.Type // user lists: all lines are of this type
 }
@@ -154,6 +156,12 @@ var keyedFeeds = map[string]bool{
 	"threatfox": true, "threatfox-csv": true, "urlhaus": true, "urlhaus-api": true,
 	"feodotracker": true, "malwarebazaar": true, "sslbl": true,
 }
+
+// The range of FEED_<NAME>_MAX_BYTES: 1 MiB to 64 GiB.
+const (
+	minFeedMaxBytes = 1 << 20
+	maxFeedMaxBytes = 64 << 30
+)
 
 // Builtin feed names, with their default schedule and enabled flag.
 func builtinFeeds() []Feed {
@@ -195,7 +203,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		API:               r.oneOf("SENTINEL_API", "stix-objects", "stix-objects", "legacy"),
 		Endpoint:          r.url("SENTINEL_ENDPOINT"),
 		SourceSystem:      r.str("SENTINEL_SOURCE_SYSTEM", "feeds2sentinel"),
-		RequestsPerMinute: r.intRange("SENTINEL_REQUESTS_PER_MINUTE", 96, 1, 100),
+		RequestsPerMinute: r.intRange("SENTINEL_REQUESTS_PER_MINUTE", sentinel.DefaultRequestsPerMinute, 1, sentinel.DefaultRequestsPerMinute),
 	}
 	if w := c.Sentinel.WorkspaceID; w != "" && !guidRE.MatchString(w) {
 		r.fail("SENTINEL_WORKSPACE_ID", w, "the workspace ID, a GUID such as 00000000-0000-0000-0000-000000000000 (Log Analytics workspace > Overview > Workspace ID), not the resource ID")
@@ -400,11 +408,15 @@ func (r *reader) boolean(name string, def bool) bool {
 }
 
 func (r *reader) intRange(name string, def, lo, hi int) int {
+	return int(r.int64Range(name, int64(def), int64(lo), int64(hi)))
+}
+
+func (r *reader) int64Range(name string, def, lo, hi int64) int64 {
 	v := r.str(name, "")
 	if v == "" {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < lo || n > hi {
 		r.fail(name, v, fmt.Sprintf("a whole number from %d to %d", lo, hi))
 		return def
@@ -470,6 +482,7 @@ func (r *reader) feed(f Feed) Feed {
 	f.Confidence = r.intRange(s("CONFIDENCE"), 0, 0, 100)
 	f.MinConfidence = r.intRange(s("MIN_CONFIDENCE"), 0, 0, 100)
 	f.Labels = r.list(s("LABELS"))
+	f.MaxBytes = r.int64Range(s("MAX_BYTES"), 0, minFeedMaxBytes, maxFeedMaxBytes)
 	f.TLP = r.tlp(s("TLP"), "")
 	if f.TLP == "" {
 		f.TLP = r.tlp("DEFAULT_TLP", "clear")

@@ -42,6 +42,8 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"FEED_THREATFOX_CONFIDENCE": "150"}, ModeLocal, []string{"FEED_THREATFOX_CONFIDENCE", "0 to 100"}},
 		{map[string]string{"FEED_THREATFOX_LIFETIME_IP": "forever"}, ModeLocal, []string{"FEED_THREATFOX_LIFETIME_IP", "duration"}},
 		{map[string]string{"FEED_SSLBL_URL": "not a url"}, ModeLocal, []string{"FEED_SSLBL_URL", "URL"}},
+		{map[string]string{"FEED_THREATFOX_CSV_MAX_BYTES": "1GiB"}, ModeLocal, []string{"FEED_THREATFOX_CSV_MAX_BYTES", "whole number from 1048576"}},
+		{map[string]string{"FEED_URLHAUS_MAX_BYTES": "1000"}, ModeLocal, []string{"FEED_URLHAUS_MAX_BYTES", "whole number from 1048576"}},
 		{map[string]string{"DEFAULT_TLP": "purple"}, ModeLocal, []string{"DEFAULT_TLP", "amber+strict"}},
 		{map[string]string{"INDICATOR_REFRESH_INTERVAL": "20d"}, ModeLocal, []string{"INDICATOR_REFRESH_INTERVAL", "14-day"}},
 		{map[string]string{"STATE_STORE": "table"}, ModeLocal, []string{"STATE_STORE", "STATE_TABLE_SERVICE_URL"}},
@@ -83,6 +85,8 @@ func TestUserListsAndLifetimes(t *testing.T) {
 		"FEED_THREATFOX_LIFETIME_HASH": "90d",
 		"FEED_URLHAUS_LABELS":          "a, b ,,c",
 		"FEED_THREATFOX_CSV_URL":       "https://threatfox.abuse.ch/export/csv/full/",
+		"FEED_THREATFOX_CSV_MAX_BYTES": "3221225472",
+		"FEED_MY_BLOCKS_MAX_BYTES":     "1048576",
 	}, ModeLocal)
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +102,14 @@ func TestUserListsAndLifetimes(t *testing.T) {
 	if u, _ := c.Feed("urlhaus"); strings.Join(u.Labels, "|") != "a|b|c" {
 		t.Errorf("labels = %q", u.Labels)
 	}
-	if _, ok := c.Feed("threatfox-csv"); !ok {
-		t.Error("threatfox-csv missing")
+	if tc, ok := c.Feed("threatfox-csv"); !ok || tc.MaxBytes != 3<<30 {
+		t.Errorf("threatfox-csv = %+v, want MaxBytes 3 GiB", tc)
+	}
+	if f.MaxBytes != 1<<20 {
+		t.Errorf("user list MaxBytes = %d, want 1 MiB", f.MaxBytes)
+	}
+	if u, _ := c.Feed("urlhaus"); u.MaxBytes != 0 {
+		t.Errorf("urlhaus MaxBytes = %d, want 0 (the source's default)", u.MaxBytes)
 	}
 	if len(c.Feeds) != len(builtinFeeds())+1 {
 		t.Errorf("FEED_THREATFOX_CSV_URL must not create a user list: %d feeds", len(c.Feeds))

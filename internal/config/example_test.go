@@ -97,7 +97,7 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 			t.Errorf("README settings table lacks `%s`", name)
 		}
 	}
-	for _, suffix := range []string{"ENABLED", "SCHEDULE", "URL", "CONFIDENCE", "MIN_CONFIDENCE", "LIFETIME_<TYPE>", "LABELS", "TLP"} {
+	for _, suffix := range []string{"ENABLED", "SCHEDULE", "URL", "CONFIDENCE", "MIN_CONFIDENCE", "LIFETIME_<TYPE>", "LABELS", "TLP", "MAX_BYTES"} {
 		if !strings.Contains(readme, "FEED_<NAME>_"+suffix) {
 			t.Errorf("README lacks FEED_<NAME>_%s", suffix)
 		}

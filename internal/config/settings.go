@@ -1,7 +1,11 @@
 package config
 
 import (
+	"strconv"
+
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
 // Setting documents one app setting.
@@ -22,7 +26,7 @@ func Settings() []Setting {
 		{Name: "SENTINEL_API", Default: "stix-objects", Doc: "`stix-objects` (STIX objects upload API, 2024-02-01-preview) or `legacy` (upload-indicators API).", Azure: true},
 		{Name: "SENTINEL_ENDPOINT", Doc: "Base URL override for the upload API. A plain-http loopback URL sends no bearer token (local testing against a fake)."},
 		{Name: "SENTINEL_SOURCE_SYSTEM", Default: "feeds2sentinel", Doc: "`sourcesystem` of every upload (1-256 characters, not `Microsoft Sentinel`). Keep it stable: Sentinel keys objects by source system and id.", Azure: true},
-		{Name: "SENTINEL_REQUESTS_PER_MINUTE", Default: "96", Doc: "Client-side request limit (Sentinel allows 100 per minute per identity; uploads are serialized through one session, so this bounds the whole app).", Azure: true},
+		{Name: "SENTINEL_REQUESTS_PER_MINUTE", Default: strconv.Itoa(sentinel.DefaultRequestsPerMinute), Doc: "Most upload requests started in any 60 seconds (an exact sliding window; Sentinel allows 100 per minute per identity, and a 429 makes the client back off; uploads are serialized through one session, so this bounds the whole app).", Azure: true},
 		{Name: "ServiceBusConnection__fullyQualifiedNamespace", Doc: "Service Bus namespace host (identity-based connection). Empty in local mode: a local spool directory is the queue.", Azure: true},
 		{Name: "SERVICEBUS_QUEUE", Default: "sentinel-upload", Doc: "Queue the feed functions send to and UploadIndicators is triggered by.", Azure: true},
 		{Name: "SERVICEBUS_PARKED_QUEUE", Default: "<SERVICEBUS_QUEUE>-parked", Doc: "Queue holding batches Sentinel rejected permanently (400/401/403/404), with the reason; `handler replay` moves them back.", Azure: true},
@@ -33,7 +37,7 @@ func Settings() []Setting {
 		{Name: "STATE_TABLE_SERVICE_URL", Default: "https://<AzureWebJobsStorage__accountName>.table.core.windows.net/", Doc: "Table service URL of the state store (identity-based)."},
 		{Name: "STATE_TABLE_NAME", Default: "feeds2sentinel", Doc: "Table holding indicator state, run status and fetch cursors.", Azure: true},
 		{Name: "STATE_CONNECTION_STRING", Doc: "Development only (Azurite): a storage connection string for the state store."},
-		{Name: "STATE_FILE", Default: "<F2S_DATA_DIR>/state.jsonl", Doc: "Local state file (file store)."},
+		{Name: "STATE_FILE", Default: "<F2S_DATA_DIR>/state.db", Doc: "Local state database (embedded bbolt file; a state.jsonl of an earlier version beside it is migrated once)."},
 		{Name: "AzureWebJobsStorage__accountName", Doc: "Functions host storage account; its table service is the default state store.", Azure: true},
 		{Name: "INDICATOR_REFRESH_INTERVAL", Default: "7d", Doc: "Re-upload an indicator still reported by a source this long after its last upload (at most 13d: TI map rules look back 14 days).", Azure: true},
 		{Name: "REVOCATION_HOLD_FRACTION", Default: "0.5", Doc: "A complete-list sweep that would revoke more than this share of the list's indicators (and more than 20) is held as a likely broken list; 1 disables the hold."},
@@ -82,6 +86,12 @@ func feedSettings(f Feed) []Setting {
 		{Name: n("LABELS"), Doc: "Extra labels, comma-separated."},
 		{Name: n("TLP"), Default: "DEFAULT_TLP", Doc: "TLP marking of this feed's indicators."},
 	}
+	maxBytes := "source default"
+	if src, ok := feed.Lookup(feed.Builtin(), f.Name); ok {
+		maxBytes = strconv.FormatInt(src.MaxBytes, 10)
+	}
+	out = append(out, Setting{Name: n("MAX_BYTES"), Default: maxBytes, Doc: "Largest payload accepted from the " + f.Name +
+		" feed, in bytes after decompression (a zip archive and its member each); the default is sized for the largest full dump its URLs serve. A larger payload fails the run with an error naming this setting."})
 	out = append(out, Setting{Name: n("LIFETIME_<TYPE>"), Default: "IP 14d, CIDR 14d, DOMAIN 30d, URL 30d, HASH 365d, EMAIL 30d, X509 365d", Doc: "Validity after last seen, per type (IP, CIDR, DOMAIN, URL, HASH, EMAIL, X509)."})
 	if f.Name == "threatfox" {
 		out = append(out, Setting{Name: n("DAYS"), Default: "1", Doc: "ThreatFox get_iocs look-back in days (1-7); the first run asks for 7 and a run after downtime for the whole gap."})

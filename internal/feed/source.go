@@ -24,6 +24,20 @@ const (
 // defaultMinInterval is the polling floor of feeds that state none.
 const defaultMinInterval = 5 * time.Minute
 
+// Payload size units for Source.MaxBytes.
+const (
+	mib = 1 << 20
+	gib = 1 << 30
+)
+
+// DefaultUserListMaxBytes is the fetch limit of user-defined lists.
+const DefaultUserListMaxBytes = 512 * mib
+
+// smallFeedMaxBytes is the fetch limit of feeds whose payload is a few
+// MiB at most (blocklists, the last 1000 URLs): ample headroom, and a
+// runaway or hostile response is cut off early.
+const smallFeedMaxBytes = 64 * mib
+
 // Source describes a feed: where it lives, how to request it, how often it
 // may be fetched and how to parse it. Sources are plain values; build them
 // with Builtin or NewUserList and pass them down explicitly.
@@ -47,6 +61,11 @@ type Source struct {
 	RequiresKey bool
 	// MinInterval is the shortest allowed time between two fetches.
 	MinInterval time.Duration
+	// MaxBytes is the largest payload a fetch of this feed accepts, after
+	// decompression (for a zip, also the archive): sized with headroom
+	// for the largest full dump any of its URLs serves. The app setting
+	// FEED_<NAME>_MAX_BYTES overrides it.
+	MaxBytes int64
 	// Complete says the feed publishes the complete current list, so the
 	// lifecycle layer may revoke indicators that disappear from it. Use
 	// CompleteAt when the URL may be configured.
@@ -118,6 +137,7 @@ func Builtin() []Source {
 		AbuseCH:           true,
 		RequiresKey:       true,
 		MinInterval:       defaultMinInterval,
+		MaxBytes:          256 * mib, // get_iocs: at most 7 days, tens of MiB of JSON
 		DefaultConfidence: 50,
 		Parse:             ParseThreatFoxJSON,
 		TLP:               "clear",
@@ -129,6 +149,9 @@ func Builtin() []Source {
 		DefaultURL: "https://threatfox.abuse.ch/export/csv/recent/",
 		AltURLs:    []string{"https://threatfox.abuse.ch/export/csv/full/"},
 		Method:     "GET", AbuseCH: true, MinInterval: defaultMinInterval,
+		// The full dump of July 2024: 1,217,668 entries, 596 MiB of CSV
+		// (smaller since IOCs expire after six months).
+		MaxBytes:          1 * gib,
 		DefaultConfidence: 50,
 		Parse:             ParseThreatFoxCSV,
 		TLP:               "clear",
@@ -142,6 +165,9 @@ func Builtin() []Source {
 			"https://urlhaus.abuse.ch/downloads/csv/"},
 		CompleteURLs: []string{"https://urlhaus.abuse.ch/downloads/csv_online/"},
 		Method:       "GET", AbuseCH: true, MinInterval: defaultMinInterval,
+		// The full dump: every URL ever listed, ids near 3.9 million by
+		// 2026-09 at about 190 bytes a row, some 0.7 GiB and growing.
+		MaxBytes:          2 * gib,
 		DefaultConfidence: 80,
 		Parse:             ParseURLhausCSV,
 		TLP:               "clear",
@@ -153,6 +179,7 @@ func Builtin() []Source {
 		DefaultURL: "https://urlhaus-api.abuse.ch/v1/urls/recent/",
 		AltURLs:    []string{"https://urlhaus-api.abuse.ch/v1/urls/recent/limit/1000/"},
 		Method:     "GET", AbuseCH: true, RequiresKey: true, MinInterval: defaultMinInterval,
+		MaxBytes:          smallFeedMaxBytes, // at most 1000 URLs
 		DefaultConfidence: 80,
 		Parse:             ParseURLhausAPI,
 		TLP:               "clear",
@@ -162,6 +189,7 @@ func Builtin() []Source {
 		Name:       NameFeodoTracker,
 		DefaultURL: "https://feodotracker.abuse.ch/downloads/ipblocklist.json",
 		Method:     "GET", AbuseCH: true, MinInterval: defaultMinInterval,
+		MaxBytes:          smallFeedMaxBytes,
 		Complete:          true,
 		DefaultConfidence: 90,
 		Parse:             ParseFeodoTracker,
@@ -173,6 +201,9 @@ func Builtin() []Source {
 		DefaultURL: "https://mb-api.abuse.ch/api/v1/",
 		AltURLs:    []string{"https://bazaar.abuse.ch/export/csv/recent/", "https://bazaar.abuse.ch/export/csv/full/"},
 		Method:     "POST", Body: bazaarBody, AbuseCH: true, RequiresKey: true, MinInterval: defaultMinInterval,
+		// The full CSV export: every sample ever submitted (well over a
+		// million) at about 450 bytes a row.
+		MaxBytes:          2 * gib,
 		DefaultConfidence: 80,
 		Parse:             ParseMalwareBazaar,
 		TLP:               "clear",
@@ -183,6 +214,7 @@ func Builtin() []Source {
 		Name:       NameSSLBL,
 		DefaultURL: "https://sslbl.abuse.ch/blacklist/sslblacklist.csv",
 		Method:     "GET", AbuseCH: true, MinInterval: 5 * time.Minute,
+		MaxBytes:          smallFeedMaxBytes,
 		Complete:          true,
 		DefaultConfidence: 90,
 		Parse:             ParseSSLBL,
@@ -195,6 +227,7 @@ func Builtin() []Source {
 		AltURLs:           []string{"https://raw.githubusercontent.com/openphish/public_feed/refs/heads/main/feed.txt"},
 		Method:            "GET",
 		MinInterval:       time.Hour,
+		MaxBytes:          smallFeedMaxBytes,
 		DefaultConfidence: 75,
 		Parse:             ParseOpenPhish,
 		TLP:               "clear",
@@ -206,6 +239,7 @@ func Builtin() []Source {
 		AltURLs:           []string{"https://www.spamhaus.org/drop/drop_v6.json", "https://www.spamhaus.org/drop/drop.txt"},
 		Method:            "GET",
 		MinInterval:       time.Hour,
+		MaxBytes:          smallFeedMaxBytes,
 		Complete:          true,
 		DefaultConfidence: 90,
 		Parse:             ParseSpamhausDROP,

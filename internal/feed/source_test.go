@@ -19,7 +19,7 @@ func TestBuiltin(t *testing.T) {
 		if s.Name != want[i] {
 			t.Errorf("source %d is %q, want %q", i, s.Name, want[i])
 		}
-		if s.DefaultURL == "" || s.Parse == nil || s.Docs == "" || s.MinInterval < 5*time.Minute || s.TLP == "" ||
+		if s.DefaultURL == "" || s.Parse == nil || s.Docs == "" || s.MinInterval < 5*time.Minute || s.TLP == "" || s.MaxBytes < 1<<20 ||
 			s.DefaultConfidence < 1 || s.DefaultConfidence > 100 {
 			t.Errorf("%s: incomplete: %+v", s.Name, s)
 		}
@@ -45,6 +45,16 @@ func TestBuiltin(t *testing.T) {
 	}
 	if _, ok := Lookup(Builtin(), "nope"); ok {
 		t.Error("Lookup found an unknown name")
+	}
+	// Full dumps fit, with headroom: the July 2024 ThreatFox dump (596 MiB)
+	// was refused by the former single 512 MiB limit.
+	for _, tc := range []struct {
+		name string
+		dump int64 // bytes of the largest known or estimated dump
+	}{{NameThreatFoxCSV, 596 << 20}, {NameURLhaus, 700 << 20}, {NameMalwareBazaar, 700 << 20}} {
+		if s, _ := Lookup(Builtin(), tc.name); s.MaxBytes < tc.dump+tc.dump/2 {
+			t.Errorf("%s: MaxBytes %d, want at least 1.5 × the %d-byte full dump", tc.name, s.MaxBytes, tc.dump)
+		}
 	}
 	u, _ := Lookup(Builtin(), NameURLhaus)
 	if !u.CompleteAt("https://urlhaus.abuse.ch/downloads/csv_online/") || u.CompleteAt(u.DefaultURL) {
@@ -102,7 +112,7 @@ func TestNewUserList(t *testing.T) {
 			}
 			continue
 		}
-		if s.Name != tc.name || s.Parse == nil || s.Complete != tc.opts.Complete || s.DefaultConfidence < 1 {
+		if s.Name != tc.name || s.Parse == nil || s.Complete != tc.opts.Complete || s.DefaultConfidence < 1 || s.MaxBytes != DefaultUserListMaxBytes {
 			t.Errorf("got %+v", s)
 		}
 	}

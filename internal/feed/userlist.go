@@ -64,6 +64,7 @@ func NewUserList(name, url string, opts UserListOptions) (Source, error) {
 		DefaultURL:        url,
 		Method:            "GET",
 		MinInterval:       defaultMinInterval,
+		MaxBytes:          DefaultUserListMaxBytes,
 		Complete:          opts.Complete,
 		DefaultConfidence: conf,
 		Parse:             ListParser(name, opts.Type),

@@ -19,12 +19,13 @@ import (
 type Response struct {
 	// Body streams the payload: Content-Encoding gzip or deflate decoded,
 	// a gzip file (magic 1f 8b) decompressed, and for a zip archive (magic
-	// "PK\x03\x04") the content of its data member; every occurrence of
-	// the request's AuthKey and Secrets is replaced by Redacted (see
-	// Redactor), so that a parser error quoting the payload cannot echo
-	// them. Read returns an error
-	// wrapping ErrTooLarge once more than Options.MaxBytes bytes would be
-	// delivered. Close releases the connection, the timeout and any spooled
+	// "PK\x03\x04") the content of its data member, streamed from the
+	// spooled archive; every occurrence of the request's AuthKey and
+	// Secrets is replaced by Redacted (see Redactor), so that a parser
+	// error quoting the payload cannot echo them. Read returns an error
+	// wrapping ErrTooLarge, naming Request.MaxBytesSetting, once more than
+	// the request's byte limit (Request.MaxBytes, else Options.MaxBytes)
+	// would be delivered. Close releases the connection, the timeout and any spooled
 	// temporary file; it must be called.
 	Body io.ReadCloser
 	// StatusCode is the HTTP status, 200 to 299.
@@ -63,7 +64,7 @@ var (
 // response wraps the open body of a 2xx response. On error the caller
 // closes resp.Body and cancels; on success both belong to the Response.
 func (c *Client) response(resp *http.Response, req *Request, feed, host string, cancel context.CancelFunc) (*Response, error) {
-	b := &body{feed: feed, host: host, max: c.maxBytes}
+	b := &body{feed: feed, host: host, max: c.maxBytes(req), setting: req.MaxBytesSetting}
 	var r io.Reader = resp.Body
 	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -137,6 +138,7 @@ type body struct {
 	r          io.Reader
 	n          atomic.Int64
 	max        int64
+	setting    string // the setting that holds max, named in ErrTooLarge
 	feed, host string
 	red        *Redactor // the request's secrets, redacted from the payload and read errors
 	err        error     // sticky
@@ -158,7 +160,7 @@ func (b *body) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if int64(n) > rem {
 		b.n.Add(rem)
-		b.err = fmt.Errorf("%s: payload from %s exceeds %d bytes: %w", b.feed, b.host, b.max, ErrTooLarge)
+		b.err = tooLarge(b.feed, "payload", b.host, b.max, b.setting)
 		return int(rem), b.err
 	}
 	b.n.Add(int64(n))

@@ -94,7 +94,8 @@ func TestTooLarge(t *testing.T) {
 	}{
 		{"plain", serveBytes(big, ""), false, limit},
 		{"gzip bomb-ish", serveBytes(gzipBytes(t, big), "gzip"), false, limit},
-		{"zip member", serveBytes(zipBytes(t, zipEntry{"a.csv", big}), ""), false, limit},
+		// The member declares more than the limit: refused before a byte is read.
+		{"zip member", serveBytes(zipBytes(t, zipEntry{"a.csv", big}), ""), true, 0},
 		{"zip download", serveBytes(zipBytes(t, zipEntry{"a.bin", func() []byte {
 			b := make([]byte, 3*limit)
 			(&pattern{}).Read(b)
@@ -138,6 +139,68 @@ func TestTooLarge(t *testing.T) {
 	c, _ := newClient(t, s, &Options{MaxBytes: limit})
 	if got, _, err := fetchAll(t, c, &Request{Feed: "x", URL: s.URL}); err != nil || len(got) != limit {
 		t.Errorf("at the limit: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestRequestMaxBytes is the regression test for one fixed size limit for
+// every feed (a full dump larger than it was refused): a request's own
+// MaxBytes replaces Options.MaxBytes, up or down, and ErrTooLarge names the
+// setting that holds it.
+func TestRequestMaxBytes(t *testing.T) {
+	t.Parallel()
+	const setting = "FEED_URLHAUS_MAX_BYTES"
+	payload := bytes.Repeat([]byte("0123456789"), 400) // 4000 bytes
+	noisy := make([]byte, 4000)
+	(&pattern{x: 7}).Read(noisy)
+	cases := []struct {
+		name      string
+		h         http.HandlerFunc
+		max       int64
+		wantErr   string // what was too large; "" for success
+		wantFetch bool   // the error comes from Fetch rather than Read
+	}{
+		{"plain above the client's limit", serveBytes(payload, ""), 5000, "", false},
+		{"gzip above the client's limit", serveBytes(gzipBytes(t, payload), "gzip"), 5000, "", false},
+		{"zip above the client's limit", serveBytes(zipBytes(t, zipEntry{"full.csv", payload}), ""), 5000, "", false},
+		{"at the request's limit", serveBytes(payload, ""), 4000, "", false},
+		{"plain over", serveBytes(payload, ""), 3999, "payload from", false},
+		{"gzip over", serveBytes(gzipBytes(t, payload), "gzip"), 3999, "payload from", false},
+		{"zip member over", serveBytes(zipBytes(t, zipEntry{"full.csv", payload}), ""), 3999, "zip member from", true},
+		{"zip download over", serveBytes(zipBytes(t, zipEntry{"full.bin", noisy}), ""), 2000, "zip from", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, tc.h)
+			c, _ := newClient(t, s, &Options{MaxBytes: 1000, TempDir: t.TempDir()})
+			req := &Request{Feed: "urlhaus", URL: s.URL, MaxBytes: tc.max, MaxBytesSetting: setting}
+			resp, err := c.Fetch(t.Context(), req)
+			if err == nil {
+				defer resp.Body.Close()
+				var n int64
+				n, err = io.Copy(io.Discard, resp.Body)
+				if err == nil && n != int64(len(payload)) {
+					t.Fatalf("read %d bytes, want %d", n, len(payload))
+				}
+				if err != nil && tc.wantFetch {
+					t.Fatalf("Fetch succeeded, Read failed: %v", err)
+				}
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), setting) || !strings.HasPrefix(err.Error(), "urlhaus: "+tc.wantErr) {
+				t.Fatalf("err = %v, want ErrTooLarge naming the feed, %q and %s", err, tc.wantErr, setting)
+			}
+		})
+	}
+	s := newServer(t, serveBytes(payload, ""))
+	c, _ := newClient(t, s, nil)
+	if _, err := c.Fetch(t.Context(), &Request{Feed: "x", URL: s.URL, MaxBytes: -1}); !errors.Is(err, ErrInvalidRequest) {
+		t.Errorf("negative MaxBytes: err = %v, want ErrInvalidRequest", err)
 	}
 }
 

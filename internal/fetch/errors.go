@@ -22,9 +22,11 @@ var (
 	// not changed since the previous run and need not be processed.
 	ErrNotModified = errors.New("not modified")
 
-	// ErrTooLarge is returned when a response (after decompression) or a
-	// spooled archive exceeds Options.MaxBytes. The body's Read returns it
-	// as soon as the limit is crossed.
+	// ErrTooLarge is returned when a response (after decompression), a
+	// spooled archive or a zip member's declared size exceeds the fetch's
+	// byte limit (Request.MaxBytes, else Options.MaxBytes); the message
+	// names Request.MaxBytesSetting. The body's Read returns it as soon as
+	// the limit is crossed.
 	ErrTooLarge = errors.New("response too large")
 
 	// ErrZipBomb is returned by Fetch when a zip payload breaks
@@ -48,6 +50,16 @@ var (
 	// other than gzip, deflate or identity, or a body fails to decompress.
 	ErrEncoding = errors.New("unusable content encoding")
 )
+
+// tooLarge is the ErrTooLarge error for what (a payload, a zip) from host
+// over limit bytes; setting, when known, is the setting to raise.
+func tooLarge(feed, what, host string, limit int64, setting string) error {
+	raise := ""
+	if setting != "" {
+		raise = " (the limit set by " + setting + "; raise it if the feed has grown)"
+	}
+	return fmt.Errorf("%s: %s from %s exceeds %d bytes%s: %w", feed, what, host, limit, raise, ErrTooLarge)
+}
 
 // snippetMax bounds StatusError.Snippet, in bytes.
 const snippetMax = 200

@@ -42,7 +42,6 @@ const (
 	DefaultMaxRetryDelay = 60 * time.Second
 	DefaultMaxBytes      = 512 << 20
 	DefaultZipMaxEntries = 16
-	DefaultZipMaxTotal   = 1 << 30
 	DefaultZipMaxRatio   = 200
 )
 
@@ -93,7 +92,8 @@ type Options struct {
 	// hint. Default 60s.
 	MaxRetryDelay time.Duration
 	// MaxBytes caps the payload after decompression, and the size of a
-	// spooled zip. Default 512 MiB.
+	// spooled zip, of requests that set no Request.MaxBytes. Default
+	// 512 MiB.
 	MaxBytes int64
 	// Zip bounds zip payloads.
 	Zip ZipLimits
@@ -106,8 +106,12 @@ type Options struct {
 
 // ZipLimits bounds a zip payload. Zero fields mean the defaults.
 type ZipLimits struct {
-	MaxEntries int    // entries in the archive, directories included; default 16
-	MaxTotal   uint64 // declared uncompressed bytes of all entries; default 1 GiB
+	MaxEntries int // entries in the archive, directories included; default 16
+	// MaxTotal caps the declared uncompressed bytes of all entries;
+	// default twice the fetch's byte limit (Request.MaxBytes or
+	// Options.MaxBytes), which the data member alone may fill. Whatever
+	// it is, an entry declaring more than the byte limit is ErrTooLarge.
+	MaxTotal uint64
 	// MaxRatio is the highest uncompressed/compressed ratio allowed for a
 	// member larger than 1 MiB; default 200.
 	MaxRatio uint64
@@ -129,10 +133,11 @@ type Client struct {
 	pl        runtime.Pipeline
 	userAgent string
 	timeout   time.Duration
-	maxBytes  int64
-	zip       ZipLimits
-	tempDir   string
-	logger    *slog.Logger
+	// defaultMaxBytes is Options.MaxBytes, for requests without their own.
+	defaultMaxBytes int64
+	zip             ZipLimits
+	tempDir         string
+	logger          *slog.Logger
 }
 
 // New returns a Client configured by opts (nil means all defaults). It
@@ -146,12 +151,12 @@ func New(opts *Options) (*Client, error) {
 		return nil, fmt.Errorf("fetch: negative Timeout, MaxBytes, retry delay or Zip.MaxEntries")
 	}
 	c := &Client{
-		userAgent: o.UserAgent,
-		timeout:   o.Timeout,
-		maxBytes:  o.MaxBytes,
-		zip:       o.Zip,
-		tempDir:   o.TempDir,
-		logger:    o.Logger,
+		userAgent:       o.UserAgent,
+		timeout:         o.Timeout,
+		defaultMaxBytes: o.MaxBytes,
+		zip:             o.Zip,
+		tempDir:         o.TempDir,
+		logger:          o.Logger,
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent()
@@ -159,14 +164,11 @@ func New(opts *Options) (*Client, error) {
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
 	}
-	if c.maxBytes == 0 {
-		c.maxBytes = DefaultMaxBytes
+	if c.defaultMaxBytes == 0 {
+		c.defaultMaxBytes = DefaultMaxBytes
 	}
 	if c.zip.MaxEntries == 0 {
 		c.zip.MaxEntries = DefaultZipMaxEntries
-	}
-	if c.zip.MaxTotal == 0 {
-		c.zip.MaxTotal = DefaultZipMaxTotal
 	}
 	if c.zip.MaxRatio == 0 {
 		c.zip.MaxRatio = DefaultZipMaxRatio
@@ -238,6 +240,14 @@ type Request struct {
 	// ETag and LastModified are the validators of the previous run, sent
 	// as If-None-Match and If-Modified-Since.
 	ETag, LastModified string
+	// MaxBytes caps this payload after decompression, and the size of a
+	// spooled zip; 0 means Options.MaxBytes. Size it for the largest
+	// payload the URL may legitimately serve (a full dump).
+	MaxBytes int64
+	// MaxBytesSetting names the setting that holds MaxBytes (for example
+	// "FEED_THREATFOX_CSV_MAX_BYTES"); an ErrTooLarge error tells the
+	// operator to raise it.
+	MaxBytesSetting string
 }
 
 // isLoopback reports whether host is "localhost" or a loopback IP address.
@@ -275,12 +285,12 @@ func (r *Request) SetValidators(v Validators) { r.ETag, r.LastModified = v.ETag,
 // Errors, each naming req.Feed and never containing req.AuthKey,
 // req.Secrets or the URL's path and query: ErrNotModified on 304 (nil
 // Response); *ConfigError on 401/403 (never retried); *StatusError on any
-// other non-2xx status once retries are exhausted; ErrTooLarge, ErrZipBomb
-// or ErrArchive for a zip payload over the limits; ErrRedirect, ErrEncoding;
-// ErrInvalidRequest, also for a request that would send AuthKey or Secrets
-// over plain http to a host that is not loopback; otherwise a transport
-// error wrapping the cause (context.DeadlineExceeded when Options.Timeout
-// expired).
+// other non-2xx status once retries are exhausted; ErrTooLarge (naming
+// req.MaxBytesSetting), ErrZipBomb or ErrArchive for a zip payload over the
+// limits; ErrRedirect, ErrEncoding; ErrInvalidRequest, also for a request
+// that would send AuthKey or Secrets over plain http to a host that is not
+// loopback; otherwise a transport error wrapping the cause
+// (context.DeadlineExceeded when Options.Timeout expired).
 func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("fetch: %w: nil request", ErrInvalidRequest)
@@ -296,6 +306,9 @@ func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if u.Scheme == "http" && req.redactor() != nil && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("%s: %w: refusing to send the Auth-Key or another credential over plain http to %s; use https (plain http only to a loopback address)",
 			feed, ErrInvalidRequest, u.Host)
+	}
+	if req.MaxBytes < 0 {
+		return nil, fmt.Errorf("%s: %w: negative MaxBytes %d", feed, ErrInvalidRequest, req.MaxBytes)
 	}
 	method := req.Method
 	if method == "" {
@@ -393,6 +406,14 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now).Round(time.Second)
 	}
 	return 0
+}
+
+// maxBytes is req's byte limit: Request.MaxBytes, else Options.MaxBytes.
+func (c *Client) maxBytes(req *Request) int64 {
+	if req.MaxBytes > 0 {
+		return req.MaxBytes
+	}
+	return c.defaultMaxBytes
 }
 
 // drainClose reads a little of body so the connection can be reused, then

@@ -350,7 +350,7 @@ func TestNewRejectsNegative(t *testing.T) {
 	if _, err := New(&Options{Timeout: -1}); err == nil {
 		t.Error("New accepted a negative Timeout")
 	}
-	if c, err := New(nil); err != nil || c.timeout != DefaultTimeout || c.maxBytes != DefaultMaxBytes {
+	if c, err := New(nil); err != nil || c.timeout != DefaultTimeout || c.defaultMaxBytes != DefaultMaxBytes {
 		t.Errorf("New(nil) = %+v, %v", c, err)
 	}
 }

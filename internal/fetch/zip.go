@@ -24,24 +24,35 @@ func (m *member) Close() error {
 	return errors.Join(m.ReadCloser.Close(), m.cleanup())
 }
 
-// spoolZip copies the payload to a temporary file (at most MaxBytes) and
-// opens its data member. The file is removed on error or on Close.
+// spoolZip copies the payload to a temporary file (at most the request's
+// byte limit) and opens its data member, which is then streamed from the
+// file: neither the archive nor the member is ever held in memory. The file
+// is removed on error or on Close.
 func (c *Client) spoolZip(r io.Reader, feed, host string, req *Request) (*member, error) {
+	limit := c.maxBytes(req)
 	f, err := os.CreateTemp(c.tempDir, "feeds2sentinel-*.zip")
 	if err != nil {
 		return nil, fmt.Errorf("%s: spool zip: %w", feed, err)
 	}
 	cleanup := func() error { return errors.Join(f.Close(), os.Remove(f.Name())) }
-	n, err := io.Copy(f, io.LimitReader(r, c.maxBytes+1))
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
 	if err != nil {
 		_ = cleanup()
 		return nil, fmt.Errorf("%s: read body from %s: %s", feed, host, req.redactor().Redact(err.Error()))
 	}
-	if n > c.maxBytes {
+	if n > limit {
 		_ = cleanup()
-		return nil, fmt.Errorf("%s: zip from %s exceeds %d bytes: %w", feed, host, c.maxBytes, ErrTooLarge)
+		return nil, tooLarge(feed, "zip", host, limit, req.MaxBytesSetting)
 	}
-	rc, name, err := openMember(f, n, c.zip)
+	lim := c.zip
+	if lim.MaxTotal == 0 {
+		lim.MaxTotal = 2 * uint64(limit)
+	}
+	rc, name, err := openMember(f, n, lim, limit)
+	if errors.Is(err, ErrTooLarge) {
+		_ = cleanup()
+		return nil, tooLarge(feed, "zip member", host, limit, req.MaxBytesSetting)
+	}
 	if err != nil {
 		_ = cleanup()
 		return nil, fmt.Errorf("%s: zip from %s: %w", feed, host, err)
@@ -78,8 +89,10 @@ func (b *budgetReaderAt) ReadAt(p []byte, off int64) (int, error) {
 const maxHeader = 46 + 3*65535
 
 // openMember checks the archive in ra against lim and opens its data
-// member: the largest regular file. Errors wrap ErrZipBomb or ErrArchive.
-func openMember(ra io.ReaderAt, size int64, lim ZipLimits) (io.ReadCloser, string, error) {
+// member, the largest regular file, for streaming. Errors wrap ErrTooLarge
+// for an entry that declares more than maxBytes uncompressed, else
+// ErrZipBomb or ErrArchive.
+func openMember(ra io.ReaderAt, size int64, lim ZipLimits, maxBytes int64) (io.ReadCloser, string, error) {
 	br := &budgetReaderAt{r: ra, budget: int64(lim.MaxEntries+1)*maxHeader + 256<<10, on: true}
 	zr, err := zip.NewReader(br, size)
 	br.on = false
@@ -100,6 +113,9 @@ func openMember(ra io.ReaderAt, size int64, lim ZipLimits) (io.ReadCloser, strin
 	)
 	for _, f := range zr.File {
 		u := f.UncompressedSize64
+		if u > uint64(maxBytes) {
+			return nil, "", fmt.Errorf("%w: entry declares %d bytes uncompressed, limit %d", ErrTooLarge, u, maxBytes)
+		}
 		if total+u < total || total+u > lim.MaxTotal {
 			return nil, "", fmt.Errorf("%w: more than %d bytes uncompressed", ErrZipBomb, lim.MaxTotal)
 		}

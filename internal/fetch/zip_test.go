@@ -22,7 +22,7 @@ func FuzzUnzip(f *testing.F) {
 	}
 	lim := ZipLimits{MaxEntries: 4, MaxTotal: 1 << 20, MaxRatio: 50}
 	check := func(t testing.TB, data []byte) {
-		rc, name, err := openMember(bytes.NewReader(data), int64(len(data)), lim)
+		rc, name, err := openMember(bytes.NewReader(data), int64(len(data)), lim, int64(lim.MaxTotal))
 		if err != nil {
 			if rc != nil || name != "" {
 				t.Fatalf("error %v with a member %q", err, name)

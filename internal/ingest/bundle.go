@@ -1,13 +1,16 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/maphash"
+	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/google/uuid"
@@ -15,90 +18,244 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
-// BundleSink is the local stand-in for Sentinel: it accepts every object and
-// keeps the latest version of each id, and Close writes them as one STIX
-// 2.1 bundle file (merged with the bundle already there). It is safe for
-// concurrent use.
+// BundleSink is the local stand-in for Sentinel: it accepts every object
+// and Close writes a STIX 2.1 bundle file holding the latest version of
+// every object it received, plus the objects of the bundle already there
+// that were not received again. It streams: objects are appended to a
+// journal file as they arrive and Close copies the old bundle and the
+// journal into a new file that atomically replaces the old one, so memory
+// holds only a small hash of each id received (about 16 bytes an object),
+// not the objects. It is safe for concurrent use.
 type BundleSink struct {
 	path string
-	mu   sync.Mutex
-	objs map[string]json.RawMessage
+
+	mu      sync.Mutex
+	journal *os.File
+	w       *bufio.Writer
+	seed    maphash.Seed
+	last    map[uint64]int64 // id hash → number of its last copy in the journal
+	n       int64            // objects in the journal
+	total   int              // objects in the bundle after Close
+	closed  bool
 }
 
-// OpenBundleSink opens (or starts) the bundle at path.
+// OpenBundleSink opens (or starts) the bundle at path. The old bundle is
+// read only by Close.
 func OpenBundleSink(path string) (*BundleSink, error) {
-	s := &BundleSink{path: path, objs: map[string]json.RawMessage{}}
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return s, nil
-	}
-	if err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("open bundle: %w", err)
 	}
-	var bundle struct {
-		Objects []json.RawMessage `json:"objects"`
-	}
-	if err := json.Unmarshal(b, &bundle); err != nil {
-		return nil, fmt.Errorf("read bundle %s: not a STIX bundle (%v); move it away to start a new one", path, err)
-	}
-	for _, o := range bundle.Objects {
-		if id := objectID(o); id != "" {
-			s.objs[id] = o
-		}
-	}
-	return s, nil
+	return &BundleSink{path: path, seed: maphash.MakeSeed(), last: map[uint64]int64{}}, nil
 }
 
 // Upload implements Uploader: every object is accepted.
 func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*sentinel.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, o := range objects {
-		if id := objectID(o); id != "" {
-			s.objs[id] = append(json.RawMessage(nil), o...)
+	if s.closed {
+		return nil, errors.New("bundle: closed")
+	}
+	if s.journal == nil {
+		f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".journal-*")
+		if err != nil {
+			return nil, fmt.Errorf("bundle journal: %w", err)
 		}
+		s.journal, s.w = f, bufio.NewWriterSize(f, 256<<10)
+	}
+	var buf bytes.Buffer
+	for _, o := range objects {
+		id := objectID(o)
+		if id == "" {
+			continue
+		}
+		buf.Reset()
+		if err := json.Compact(&buf, o); err != nil {
+			continue
+		}
+		buf.WriteByte('\n')
+		if _, err := s.w.Write(buf.Bytes()); err != nil {
+			return nil, fmt.Errorf("bundle journal: %w", err)
+		}
+		s.last[maphash.String(s.seed, id)] = s.n
+		s.n++
 	}
 	return &sentinel.Result{Accepted: len(objects)}, nil
 }
 
-// Len returns how many distinct objects the bundle holds.
+// Len returns how many distinct objects the bundle holds: after Close, the
+// whole bundle; before, the objects received so far.
 func (s *BundleSink) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.objs)
+	if s.closed {
+		return s.total
+	}
+	return len(s.last)
 }
 
-// Close writes the bundle (sorted by id, so it is stable) atomically.
+// Close writes the bundle: a new file with the old bundle's objects that
+// were not received again, then the latest copy of each received object,
+// fsynced and renamed over the old file. With nothing received the old
+// bundle is left as it is.
 func (s *BundleSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.objs))
-	for id := range s.objs {
-		ids = append(ids, id)
+	if s.closed {
+		return nil
 	}
-	sort.Strings(ids)
-	var buf bytes.Buffer
-	buf.WriteString(`{"type":"bundle","id":"bundle--` + uuid.NewString() + `","objects":[`)
-	for i, id := range ids {
-		if i > 0 {
-			buf.WriteString(",\n")
-		} else {
-			buf.WriteString("\n")
-		}
-		buf.Write(s.objs[id])
+	s.closed = true
+	if s.journal == nil {
+		s.total = s.countOld()
+		return nil
 	}
-	buf.WriteString("\n]}\n")
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
-		return err
+	defer func() {
+		s.journal.Close()
+		os.Remove(s.journal.Name())
+	}()
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("bundle journal: %w", err)
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+	if _, err := s.journal.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("bundle journal: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp-*")
+	if err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	return os.Rename(tmp, s.path)
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := bufio.NewWriterSize(tmp, 256<<10)
+	w.WriteString(`{"type":"bundle","id":"bundle--` + uuid.NewString() + `","objects":[`)
+	n := 0
+	put := func(o []byte) {
+		if n > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteByte('\n')
+		w.Write(o)
+		n++
+	}
+	if err := s.copyOld(put); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(s.journal)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for i := int64(0); sc.Scan(); i++ {
+		o := sc.Bytes()
+		if s.last[maphash.String(s.seed, objectID(o))] == i {
+			put(o)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("bundle journal: %w", err)
+	}
+	w.WriteString("\n]}\n")
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	tmp = nil
+	syncDir(filepath.Dir(s.path))
+	s.total = n
+	return nil
 }
 
-func objectID(o json.RawMessage) string {
+// copyOld streams the objects of the old bundle that were not received
+// again to put. A missing bundle has none; one that is not a STIX bundle
+// is an error that says what to do.
+func (s *BundleSink) copyOld(put func([]byte)) error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read bundle: %w", err)
+	}
+	defer f.Close()
+	err = eachBundleObject(f, func(o json.RawMessage) {
+		if _, again := s.last[maphash.String(s.seed, objectID(o))]; !again {
+			put(o)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("read bundle %s: not a STIX bundle (%v); move it away to start a new one", s.path, err)
+	}
+	return nil
+}
+
+// countOld counts the objects of the bundle on disk (0 when unreadable).
+func (s *BundleSink) countOld() int {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	_ = eachBundleObject(f, func(json.RawMessage) { n++ })
+	return n
+}
+
+// eachBundleObject calls fn for every member of a bundle's "objects" array,
+// decoding one object at a time.
+func eachBundleObject(r io.Reader, fn func(json.RawMessage)) error {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 256<<10))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("want a JSON object (%v)", err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if t != "objects" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+			return fmt.Errorf(`"objects" is not an array (%v)`, err)
+		}
+		for dec.More() {
+			var o json.RawMessage
+			if err := dec.Decode(&o); err != nil {
+				return err
+			}
+			if objectID(o) != "" {
+				fn(o)
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token()
+	return err
+}
+
+// syncDir makes a rename in dir durable (best effort: not every file system
+// supports it).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+func objectID(o []byte) string {
 	var v struct {
 		ID string `json:"id"`
 	}

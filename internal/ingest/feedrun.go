@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
@@ -80,6 +83,14 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 		return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads",
 			cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
 	}
+	runAt := now
+	if resumable(cur, now) {
+		// The last run was killed mid-way: run again on its clock, so what
+		// it had enqueued comes out byte for byte the same and the queue's
+		// duplicate detection drops it.
+		runAt = cur.RunStart
+		p.logger().Warn("resuming an interrupted run", "feed", cfg.Name, "run_start", cur.RunStart)
+	}
 	spec.Config.Days = catchUpDays(spec.Config.Days, cur.LastFetch, now)
 	req, err := p.request(spec)
 	if err != nil {
@@ -96,15 +107,39 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 	if err != nil {
 		return err // fetch errors already name the feed
 	}
-	defer resp.Body.Close()
+	payload, err := p.keep(ctx, cfg.Name, resp)
+	if err != nil {
+		return err
+	}
+	defer payload.Close()
 
-	run := p.newRun(spec, now)
-	stats, perr := src.Parse(ctx, resp.Body, run.add)
-	rep.Counts = run.counts
+	// First pass: the whole payload must parse before anything of it is
+	// enqueued (a truncated dump or an error page is discarded whole).
+	stats, perr := src.Parse(ctx, payload, func(*ioc.Record) error { return nil })
 	if perr != nil {
-		// Never enqueue half-parsed garbage: everything this run built is
-		// dropped and the run fails.
 		return fmt.Errorf("%w (the payload was discarded: nothing of it is enqueued)", perr) // parser errors name the feed
+	}
+	if _, err := payload.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%s: rewind payload: %w", cfg.Name, err)
+	}
+	cur.RunStart = runAt
+	if err := p.Store.PutCursor(ctx, cfg.Name, cur); err != nil {
+		return fmt.Errorf("%s: save run start: %w", cfg.Name, err)
+	}
+	// Second pass: build, diff, enqueue and remember a chunk at a time.
+	run := p.newRun(spec, runAt)
+	_, perr = src.Parse(ctx, payload, func(rec *ioc.Record) error {
+		run.add(rec)
+		if !run.full() {
+			return nil
+		}
+		err := p.commit(ctx, run)
+		run.reset()
+		return err
+	})
+	if perr == nil {
+		perr = p.commit(ctx, run)
+		run.reset()
 	}
 	for reason, n := range stats.SkippedBy {
 		for i := 0; i < n; i++ {
@@ -112,15 +147,95 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 		}
 		run.counts.Fetched += n
 	}
-	if err := p.commit(ctx, run); err != nil {
-		rep.Counts = run.counts
-		return err
-	}
 	rep.Counts = run.counts
-	if err := p.Store.PutCursor(ctx, cfg.Name, state.Cursor{ETag: resp.ETag, LastModified: resp.LastModified, LastFetch: now}); err != nil {
-		p.logger().Warn("fetch cursor not saved", "feed", cfg.Name, "error", err)
+	if perr != nil {
+		p.endRun(ctx, cfg.Name, cur, time.Time{})
+		return perr // commit errors name the feed
 	}
+	if run.complete() {
+		err := p.sweep(ctx, run)
+		rep.Counts = run.counts
+		if err != nil {
+			p.endRun(ctx, cfg.Name, cur, time.Time{})
+			return err
+		}
+	}
+	cur.ETag, cur.LastModified = resp.ETag, resp.LastModified
+	p.endRun(ctx, cfg.Name, cur, runAt)
 	return nil
+}
+
+// resumeWindow is how long after its start an interrupted run is resumed
+// on its own clock: no longer than the Service Bus duplicate-detection
+// window (infra: duplicateDetectionWindow, one hour), after which a repeat
+// would not be dropped anyway.
+const resumeWindow = time.Hour
+
+// resumable reports whether the cursor shows a run that was killed before
+// it ended (RunStart set and after the last completed fetch) recently
+// enough to resume it.
+func resumable(cur state.Cursor, now time.Time) bool {
+	return !cur.RunStart.IsZero() && cur.RunStart.After(cur.LastFetch) &&
+		!cur.RunStart.After(now) && now.Sub(cur.RunStart) < resumeWindow
+}
+
+// endRun records that a run ended: it clears RunStart and, for a run that
+// succeeded (fetched non-zero), sets the last fetch time and validators.
+func (p *Pipeline) endRun(ctx context.Context, feed string, cur state.Cursor, fetched time.Time) {
+	cur.RunStart = time.Time{}
+	if !fetched.IsZero() {
+		cur.LastFetch = fetched
+	}
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if err := p.Store.PutCursor(sctx, feed, cur); err != nil {
+		p.logger().Warn("fetch cursor not saved", "feed", feed, "error", err)
+	}
+}
+
+// payloadFile is a feed payload kept on disk for the run: parsed once to
+// check it, then again to commit it. Close removes it.
+type payloadFile struct {
+	*os.File
+}
+
+func (f payloadFile) Close() error {
+	err := f.File.Close()
+	os.Remove(f.Name())
+	return err
+}
+
+// keep copies a fetched payload to a temporary file (memory stays bounded
+// whatever its size) and closes the response.
+func (p *Pipeline) keep(ctx context.Context, feed string, resp *fetch.Response) (payloadFile, error) {
+	defer resp.Body.Close()
+	f, err := os.CreateTemp(p.TempDir, "f2s-payload-*")
+	if err != nil {
+		return payloadFile{}, fmt.Errorf("%s: keep the payload on disk: %w", feed, err)
+	}
+	pf := payloadFile{f}
+	if _, err := io.Copy(f, ctxReader{ctx, resp.Body}); err != nil {
+		pf.Close()
+		return payloadFile{}, err // read errors name the feed; a full disk is said as is
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		pf.Close()
+		return payloadFile{}, fmt.Errorf("%s: keep the payload on disk: %w", feed, err)
+	}
+	return pf, nil
+}
+
+// ctxReader stops a copy when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
 }
 
 func settingName(feed, suffix string) string {
@@ -167,7 +282,11 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 	if u == "" {
 		u = src.DefaultURL
 	}
-	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method}
+	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method,
+		MaxBytes: src.MaxBytes, MaxBytesSetting: app.FeedSetting(cfg.Name, "MAX_BYTES")}
+	if cfg.MaxBytes > 0 {
+		req.MaxBytes = cfg.MaxBytes
+	}
 	if src.Body != nil && slices.Contains(src.AltURLs, u) {
 		// An alternative URL of an API feed is a plain download (e.g. the
 		// MalwareBazaar CSV export): GET it, without the API query.

@@ -69,7 +69,7 @@ type harness struct {
 	feeds    *feeds
 	sentinel *sentineltest.Server
 	spool    *queue.Spool
-	store    *state.FileStore
+	store    *state.BoltStore
 	p        *ingest.Pipeline
 	up       *ingest.Uploads
 	dir      string
@@ -110,7 +110,7 @@ func (h *harness) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.store, err = state.OpenFile(filepath.Join(h.dir, "state.jsonl"), &state.FileOptions{FlushInterval: -1})
+	h.store, err = state.OpenBolt(filepath.Join(h.dir, "state.db"), &state.BoltOptions{NoSync: true, LockTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,9 @@ func (h *harness) open() {
 	if h.hopts.publisher != nil {
 		pub = h.hopts.publisher(h.spool)
 	}
-	h.p = &ingest.Pipeline{Fetcher: fc, Publisher: pub, Store: h.store, AuthKey: "test-key", Now: h.clock.Now, Logger: discard}
+	h.p = &ingest.Pipeline{Fetcher: fc, Publisher: pub, Store: h.store, AuthKey: "test-key", Now: h.clock.Now, Logger: discard,
+		// Small chunks, so every harness test crosses chunk boundaries.
+		ChunkSize: 7}
 	h.up = &ingest.Uploads{Uploader: client, Parker: h.spool, Store: h.store, Now: h.clock.Now, Logger: discard}
 }
 

@@ -53,6 +53,12 @@ type Pipeline struct {
 	// (and more than 20) is held as a likely broken list. 0 means one half;
 	// 1 or more disables the hold.
 	MassRevocationHold float64
+	// ChunkSize is how many indicators a run commits at a time
+	// (default DefaultChunkSize).
+	ChunkSize int
+	// TempDir is where a feed payload is kept during its run (default
+	// os.TempDir()).
+	TempDir string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives progress (default slog.Default()).
@@ -105,6 +111,9 @@ type Counts struct {
 	RevocationsHeld int `json:"revocations_held,omitempty"`
 	Enqueued        int `json:"enqueued"`
 	NotEnqueued     int `json:"not_enqueued"`
+	// StateRejected counts indicators whose state record the store
+	// refused (logged one by one): the next run sees them as new.
+	StateRejected int `json:"state_rejected,omitempty"`
 }
 
 // RejectedTotal is the sum of Rejected.
@@ -129,7 +138,7 @@ func (c *Counts) Map() map[string]int {
 		"fetched": c.Fetched, "rejected": c.RejectedTotal(), "duplicate": c.Duplicate,
 		"new": c.New, "changed": c.Changed, "unchanged_skipped": c.Unchanged,
 		"refreshed": c.Refreshed, "revoked": c.Revoked, "revocations_held": c.RevocationsHeld, "enqueued": c.Enqueued,
-		"not_enqueued": c.NotEnqueued,
+		"not_enqueued": c.NotEnqueued, "state_rejected": c.StateRejected,
 	}
 }
 

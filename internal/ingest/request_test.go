@@ -35,6 +35,23 @@ func TestRequest(t *testing.T) {
 	}
 }
 
+// TestRequestMaxBytes: the fetch limit is the source's default unless
+// FEED_<NAME>_MAX_BYTES is set, and the request names that setting.
+func TestRequestMaxBytes(t *testing.T) {
+	src, _ := feed.Lookup(feed.Builtin(), "threatfox-csv")
+	for _, tt := range []struct {
+		setting, want int64
+	}{{0, src.MaxBytes}, {3 << 30, 3 << 30}} {
+		req, err := (&Pipeline{}).request(FeedSpec{Source: src, Config: config.Feed{Name: "threatfox-csv", MaxBytes: tt.setting}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.MaxBytes != tt.want || req.MaxBytesSetting != "FEED_THREATFOX_CSV_MAX_BYTES" {
+			t.Errorf("setting %d: MaxBytes %d (%s), want %d (FEED_THREATFOX_CSV_MAX_BYTES)", tt.setting, req.MaxBytes, req.MaxBytesSetting, tt.want)
+		}
+	}
+}
+
 func TestCatchUpDays(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	tests := []struct {

@@ -15,19 +15,29 @@ import (
 // logged at Debug and all are counted.
 const maxLoggedRejects = 20
 
-// run collects what one feed run built, before anything is enqueued.
+// DefaultChunkSize is how many indicators a feed run builds before it
+// commits them (diff against state, enqueue, remember): a run's memory is
+// bounded by one chunk, whatever the size of the feed.
+const DefaultChunkSize = 2000
+
+// run is one feed run (or submission): its settings and counts, the
+// identities it has enqueued, and the chunk of indicators built since the
+// last commit.
 type run struct {
-	spec    FeedSpec
-	now     time.Time
-	opts    *stix.Options
-	policy  *ioc.Policy
-	logger  *slog.Logger
-	counts  Counts
+	spec      FeedSpec
+	now       time.Time
+	opts      *stix.Options
+	policy    *ioc.Policy
+	logger    *slog.Logger
+	counts    Counts
+	logged    map[ioc.Reason]int
+	chunkSize int
+
+	// The current chunk.
 	byKey   map[string]*stix.Indicator
 	seen    map[string]state.SourceSeen
 	order   []string
 	allowed []string // keys rejected as allowlisted: revoke if active
-	logged  map[ioc.Reason]int
 }
 
 func (p *Pipeline) newRun(spec FeedSpec, now time.Time) *run {
@@ -35,16 +45,36 @@ func (p *Pipeline) newRun(spec FeedSpec, now time.Time) *run {
 	if pol == nil {
 		pol = &ioc.Policy{}
 	}
-	return &run{
-		spec:   spec,
-		now:    now,
-		opts:   stixOptions(spec, now),
-		policy: pol,
-		logger: p.logger().With("feed", spec.Config.Name),
-		byKey:  map[string]*stix.Indicator{},
-		seen:   map[string]state.SourceSeen{},
-		logged: map[ioc.Reason]int{},
+	size := p.ChunkSize
+	if size <= 0 {
+		size = DefaultChunkSize
 	}
+	return &run{
+		spec:      spec,
+		now:       now,
+		opts:      stixOptions(spec, now),
+		policy:    pol,
+		logger:    p.logger().With("feed", spec.Config.Name),
+		byKey:     map[string]*stix.Indicator{},
+		seen:      map[string]state.SourceSeen{},
+		logged:    map[ioc.Reason]int{},
+		chunkSize: size,
+	}
+}
+
+// full reports whether the current chunk is due for a commit.
+func (r *run) full() bool { return len(r.order)+len(r.allowed) >= r.chunkSize }
+
+// reset empties the current chunk after its commit.
+func (r *run) reset() {
+	clear(r.byKey)
+	clear(r.seen)
+	r.order, r.allowed = r.order[:0], r.allowed[:0]
+}
+
+// rules returns the lifecycle settings of the run.
+func (r *run) rules(p *Pipeline) *rules {
+	return &rules{now: r.now, refresh: p.refreshInterval(), grace: p.revokeGrace(), lifetime: r.lifetime}
 }
 
 // vouch applies what holds for every record of a run once its indicator

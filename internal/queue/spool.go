@@ -231,18 +231,58 @@ func (s *Spool) Publish(ctx context.Context, batches []Batch) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Envelopes in order; duplicates (also within the call) are dropped.
+	envs := make([]*envelope, len(msgs))
+	ids := map[string]bool{}
+	for i, m := range msgs {
+		if s.index[KindReady][m.ID] != nil || s.index[KindInflight][m.ID] != nil || ids[m.ID] {
+			continue
+		}
+		ids[m.ID] = true
+		s.seq++
+		envs[i] = &envelope{ID: m.ID, Seq: s.seq, ContentType: m.ContentType, Properties: m.Properties,
+			EnqueuedAt: s.now().UTC()}
+	}
+	// The files are written and fsynced in parallel (a file system merges
+	// concurrent syncs), then one directory sync makes them durable.
+	errs := make([]error, len(msgs))
+	sem := make(chan struct{}, publishWorkers)
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		if env == nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = s.writeFile(s.path(KindReady, env.ID), env, msgs[i].Body, false)
+		})
+	}
+	wg.Wait()
 	sent, pending := 0, 0
 	var err error
-	for i, m := range msgs {
-		if err = ctx.Err(); err != nil {
-			break
+	for i, env := range envs {
+		if err == nil && errs[i] != nil {
+			err = errs[i]
 		}
-		if _, err = s.enqueue(m, false); err != nil {
-			break
+		switch {
+		case env == nil && err == nil:
+			pending += len(batches[i].Objects) // already queued
+		case env == nil:
+		case err == nil:
+			s.index[KindReady][env.ID] = env
+			heap.Push(&s.ready, env)
+			pending += len(batches[i].Objects)
+		case errs[i] == nil:
+			// Written after one that failed: taken back, so that what is
+			// on the queue is exactly the prefix reported as sent.
+			_ = os.Remove(s.path(KindReady, env.ID))
 		}
-		pending += len(batches[i].Objects)
 	}
-	// One directory sync makes every file written above durable.
 	if serr := s.syncDir(filepath.Join(s.dir, string(KindReady))); serr == nil {
 		sent = pending
 	} else if err == nil {
@@ -253,6 +293,9 @@ func (s *Spool) Publish(ctx context.Context, batches []Batch) (int, error) {
 	}
 	return sent, nil
 }
+
+// publishWorkers bounds the files Publish writes at once.
+const publishWorkers = 16
 
 // enqueue writes m to ready unless its ID is ready or inflight already.
 // Unless dirSync is set, the caller syncs the ready directory.

@@ -2,8 +2,9 @@
 // threat-intelligence upload API: the STIX objects API (default) or the
 // legacy upload-indicators API. The client is built on the azcore pipeline
 // (bearer token caching, retries of 5xx and network errors), paces its own
-// requests under the service's 100 requests per minute, handles 429 itself
-// and reports per-record rejections.
+// requests at the service's 100 requests per minute with an exact sliding
+// window, backs off and waits when the service answers 429 anyway, and
+// reports per-record rejections.
 //
 // Package sentineltest holds a fake service that enforces the documented
 // contract, for tests and local runs.
@@ -37,7 +38,10 @@ const Scope = "https://management.azure.com/.default"
 
 // Default settings.
 const (
-	DefaultRequestsPerMinute = 96
+	// DefaultRequestsPerMinute is the service's documented limit: 100
+	// requests per minute per identity. The client's sliding window never
+	// lets more than this many requests start in any 60 seconds.
+	DefaultRequestsPerMinute = 100
 	DefaultMaxRetries        = 3
 	DefaultSTIXEndpoint      = "https://api.ti.sentinel.azure.com"
 	DefaultLegacyEndpoint    = "https://sentinelus.azure-api.net"
@@ -96,8 +100,9 @@ type Options struct {
 	Credential azcore.TokenCredential
 	// Transport sends the HTTP requests; nil means azcore's default client.
 	Transport policy.Transporter
-	// RequestsPerMinute caps this client's request rate, retries included;
-	// 0 means DefaultRequestsPerMinute. (SENTINEL_REQUESTS_PER_MINUTE)
+	// RequestsPerMinute caps how many requests, retries included, start in
+	// any 60-second window; 0 means DefaultRequestsPerMinute, the service's
+	// limit. (SENTINEL_REQUESTS_PER_MINUTE)
 	RequestsPerMinute int
 	// Now is the limiter's clock; nil means time.Now.
 	Now func() time.Time
@@ -183,8 +188,8 @@ func New(opts Options) (*Client, error) {
 	switch {
 	case rpm == 0:
 		rpm = DefaultRequestsPerMinute
-	case rpm < 0 || rpm > 100:
-		return nil, fmt.Errorf("sentinel: SENTINEL_REQUESTS_PER_MINUTE=%d: want 1-100", rpm)
+	case rpm < 0 || rpm > DefaultRequestsPerMinute:
+		return nil, fmt.Errorf("sentinel: SENTINEL_REQUESTS_PER_MINUTE=%d: want 1-%d", rpm, DefaultRequestsPerMinute)
 	}
 
 	c := &Client{

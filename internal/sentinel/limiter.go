@@ -6,58 +6,55 @@ import (
 	"time"
 )
 
-// windowMargin is added to the 60-second window: the perMinute-th start
-// after a request is at least a minute plus this margin after it, which
-// absorbs a little jitter between the client's clock and the arrival times
-// the service counts.
-const windowMargin = 20 * time.Millisecond
+// span is how long a request start counts against the service's window: a
+// minute, plus one nanosecond so that no closed 60-second window (ends
+// included) ever holds more than perMinute starts, whichever way the
+// service counts a start exactly a minute after another.
+const span = time.Minute + time.Nanosecond
 
-// limiter paces requests so that at most one starts every interval (a
-// generic cell rate algorithm with a burst of one: a minute / perMinute) and
-// no window of 60 seconds, ends included, ever holds more than perMinute
-// starts: it remembers the last perMinute slots and holds the next until a
-// minute plus windowMargin after the oldest of them. (Even spacing alone
-// would put perMinute+1 starts in a closed 60-second window.) Slots given up
-// by a cancelled or re-queued waiter still count, which errs on the safe
-// side. It is safe for concurrent use: each waiter reserves its own slot
-// under the lock and sleeps outside it.
+// limiter keeps request starts under the service's limit with an exact
+// sliding window: it remembers the last perMinute starts (a ring, oldest
+// first) and holds the next until the oldest of them is span old. So at most
+// perMinute requests start in any 60-second window, and a steady stream runs
+// at exactly perMinute per minute; a burst after a quiet minute starts at
+// once.
+//
+// A 429 means the service counts more starts than the client does (another
+// client with the same identity, arrival jitter): the limiter then treats
+// the whole window as used until the service's Retry-After, and as freeing
+// one start every minute/perMinute from then on, as a window the service
+// saw full would. A minute after Retry-After the window again holds only the
+// client's own starts and the full rate, bursts included, is back.
+//
+// Slots given up by a cancelled or re-queued waiter still count, which errs
+// on the safe side. It is safe for concurrent use: each waiter reserves its
+// own slot under the lock and sleeps outside it.
 type limiter struct {
-	interval time.Duration
-	now      func() time.Time
-	sleep    func(context.Context, time.Duration) error
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
 
 	mu          sync.Mutex
-	next        time.Time   // earliest start of the next request
 	pausedUntil time.Time   // set by a 429: nobody starts before it
-	recent      []time.Time // the last perMinute slots, oldest first (a ring)
-	head        int         // index of the oldest slot in recent once it is full
-	perMinute   int
+	starts      []time.Time // the last perMinute reserved starts, a ring; zero = none
+	head        int         // index of the oldest start in starts
 }
 
 func newLimiter(perMinute int, now func() time.Time, sleep func(context.Context, time.Duration) error) *limiter {
-	return &limiter{interval: time.Minute / time.Duration(perMinute), now: now, sleep: sleep,
-		perMinute: perMinute, recent: make([]time.Time, 0, perMinute)}
+	return &limiter{now: now, sleep: sleep, starts: make([]time.Time, perMinute)}
 }
 
-// reserve picks the next slot at or after now and records it. l.mu must be held.
+// reserve picks the first start at or after now that the window allows and
+// records it. l.mu must be held.
 func (l *limiter) reserve(now time.Time) time.Time {
-	slot := l.next
-	if slot.Before(now) {
-		slot = now
-	}
+	slot := now
 	if slot.Before(l.pausedUntil) {
 		slot = l.pausedUntil
 	}
-	if len(l.recent) == l.perMinute {
-		if free := l.recent[l.head].Add(time.Minute + windowMargin); slot.Before(free) {
-			slot = free
-		}
-		l.recent[l.head] = slot
-		l.head = (l.head + 1) % l.perMinute
-	} else {
-		l.recent = append(l.recent, slot)
+	if free := l.starts[l.head].Add(span); slot.Before(free) {
+		slot = free
 	}
-	l.next = slot.Add(l.interval)
+	l.starts[l.head] = slot
+	l.head = (l.head + 1) % len(l.starts)
 	return slot
 }
 
@@ -87,13 +84,25 @@ func (l *limiter) wait(ctx context.Context) error {
 	}
 }
 
-// pause stops all requests until the given time (the service's Retry-After).
-func (l *limiter) pause(until time.Time) {
+// backOff answers a 429 whose Retry-After ends at until: nobody starts
+// before until, and the window counts as full then, its slots freeing one
+// every minute/perMinute (see limiter). Later starts already reserved stay.
+func (l *limiter) backOff(until time.Time) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
-	l.mu.Unlock()
+	n := len(l.starts)
+	step := time.Minute / time.Duration(n)
+	oldest := until.Add(-span)
+	for k := range n {
+		// The k-th oldest start may free no earlier than until + k steps.
+		i := (l.head + k) % n
+		if floor := oldest.Add(time.Duration(k) * step); l.starts[i].Before(floor) {
+			l.starts[i] = floor
+		}
+	}
 }
 
 // sleepContext is the default Sleep hook: a real timer that ctx can cut short.

@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,9 +146,10 @@ func (f *fakeTime) sleep(_ context.Context, d time.Duration) error {
 func TestLimiterConcurrentSlotsAreSpaced(t *testing.T) {
 	t.Parallel()
 	ft := &fakeTime{t: time.Unix(1000, 0), freeze: true}
-	l := newLimiter(95, ft.now, ft.sleep)
+	const rpm, waiters = 10, 35
+	l := newLimiter(rpm, ft.now, ft.sleep)
 	var wg sync.WaitGroup
-	for range 50 {
+	for range waiters {
 		wg.Go(func() {
 			if err := l.wait(context.Background()); err != nil {
 				t.Error(err)
@@ -155,17 +157,15 @@ func TestLimiterConcurrentSlotsAreSpaced(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// With a frozen clock every waiter reserved a distinct slot: the sleeps
-	// are 0, 1, 2 … 49 intervals (one waiter sent at once, without sleeping).
-	seen := map[time.Duration]bool{}
+	// With a frozen clock every waiter reserved its own slot: rpm start at
+	// once, the next rpm a span later, and so on.
+	count := map[time.Duration]int{}
 	for _, d := range ft.slept {
-		if d%l.interval != 0 || seen[d] {
-			t.Fatalf("sleep %v not a distinct multiple of %v", d, l.interval)
-		}
-		seen[d] = true
+		count[d]++
 	}
-	if len(ft.slept) != 49 {
-		t.Fatalf("%d sleeps, want 49", len(ft.slept))
+	want := map[time.Duration]int{span: rpm, 2 * span: rpm, 3 * span: waiters - 3*rpm}
+	if !maps.Equal(count, want) {
+		t.Fatalf("sleeps %v, want %v", count, want)
 	}
 }
 
@@ -177,7 +177,7 @@ func TestLimiterPause(t *testing.T) {
 	if err := l.wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	l.pause(start.Add(45 * time.Second))
+	l.backOff(start.Add(45 * time.Second))
 	if err := l.wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +222,9 @@ func TestLimiterClosedWindow(t *testing.T) {
 				t.Fatalf("rpm %d: starts %d and %d are %v apart: %d requests in a closed minute", rpm, i, j, starts[j].Sub(starts[i]), rpm+1)
 			}
 		}
-		// The window costs at most windowMargin per rpm requests.
-		if el, want := starts[len(starts)-1].Sub(starts[0]), time.Duration(len(starts)-1)*l.interval+time.Duration((len(starts)-2)/rpm+1)*windowMargin; el > want {
-			t.Fatalf("rpm %d: %v for %d starts, want <= %v", rpm, el, len(starts), want)
+		// An exact window: rpm starts per span, the first rpm at once.
+		if el, want := starts[len(starts)-1].Sub(starts[0]), time.Duration((len(starts)-1)/rpm)*span; el != want {
+			t.Fatalf("rpm %d: %v for %d starts, want %v", rpm, el, len(starts), want)
 		}
 	}
 }

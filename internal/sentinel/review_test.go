@@ -134,6 +134,69 @@ func TestLimiterAtServiceLimit(t *testing.T) {
 	}
 }
 
+// TestDefaultRateIsServiceCeiling is the regression test for a default
+// limit below the service's (96 of 100 requests per minute): with default
+// options the client starts exactly 100 requests in every minute, without
+// a 429.
+func TestDefaultRateIsServiceCeiling(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sentineltest.ServerOptions{}, sentinel.Options{})
+	const minutes, perMinute = 5, 100
+	for i := range minutes*perMinute + 1 {
+		if _, err := f.client.Upload(context.Background(), indicators(i, 1)); err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+	}
+	if st := f.client.Stats(); st.Throttled != 0 {
+		t.Fatalf("stats = %+v, want no 429", st)
+	}
+	n := 0
+	for _, r := range f.srv.Requests() {
+		if r.Time.Before(testStart.Add(minutes * time.Minute)) {
+			n++
+		}
+	}
+	if n != minutes*perMinute {
+		t.Fatalf("%d requests in the first %d minutes, want %d", n, minutes, minutes*perMinute)
+	}
+}
+
+// TestThrottleBacksOffWindow: when another client of the same identity
+// has filled the service's window, the 429's Retry-After is only when its
+// oldest request expires. The client then treats its window as full and
+// resumes at one request per 600ms, as the service's window frees, instead
+// of a burst that would be throttled again.
+func TestThrottleBacksOffWindow(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sentineltest.ServerOptions{}, sentinel.Options{})
+	other, err := sentinel.New(sentinel.Options{Endpoint: f.srv.URL, WorkspaceID: testWorkspace, SourceSystem: "other",
+		Now: f.clock.Now, Sleep: f.clock.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other client: 100 requests at 0, 0.6s, … 59.4s.
+	for i := range 100 {
+		if _, err := other.Upload(context.Background(), indicators(i, 1)); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(600 * time.Millisecond)
+	}
+	f.clock.Advance(-500 * time.Millisecond) // 59.5s: the window is full
+	for i := range 200 {
+		if _, err := f.client.Upload(context.Background(), indicators(i, 1)); err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+	}
+	if st := f.client.Stats(); st.Throttled != 1 || st.Requests != 201 {
+		t.Fatalf("stats = %+v, want one 429 and 201 requests", st)
+	}
+	// The service counted accepted requests only: at most 100 a minute.
+	ok := slices.DeleteFunc(f.srv.Requests(), func(r sentineltest.Request) bool { return r.Status != http.StatusOK })
+	if w := worstWindow(ok); w > 100 {
+		t.Fatalf("%d accepted requests in a closed 60-second window, want <= 100", w)
+	}
+}
+
 // worstWindow is the most requests whose times fit in one closed minute.
 func worstWindow(reqs []sentineltest.Request) int {
 	worst := 0

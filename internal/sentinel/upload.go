@@ -129,7 +129,7 @@ func (c *Client) send(ctx context.Context, b *batch, sent []int, resendOn400 boo
 			c.stats.throttled.Add(1)
 			p := parseBody(payload)
 			d := retryAfter(resp.Header, p.message, c.now())
-			c.limiter.pause(c.now().Add(d))
+			c.limiter.backOff(c.now().Add(d))
 			if b.throttleWaits < maxThrottleWaits && c.canWait(ctx, d) {
 				b.throttleWaits++
 				c.log.WarnContext(ctx, "sentinel upload throttled; waiting", "retry_after", d)

@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	benchFileN    = flag.Int("state.filen", 100_000, "indicators per run in BenchmarkStateDiff/file")
+	benchFileN    = flag.Int("state.filen", 100_000, "indicators per run in BenchmarkStateDiff/bolt")
 	benchAzuriteN = flag.Int("state.azuriten", 10_000, "indicators per run in BenchmarkStateDiff/azurite")
 )
 
@@ -20,8 +20,8 @@ var (
 // key of the run, then Put every record (half of them new on the first
 // run, updates afterwards).
 func BenchmarkStateDiff(b *testing.B) {
-	b.Run("file", func(b *testing.B) {
-		s, err := OpenFile(filepath.Join(b.TempDir(), "state.jsonl"), &FileOptions{FlushInterval: -1})
+	b.Run("bolt", func(b *testing.B) {
+		s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), &BoltOptions{NoSync: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,8 +4,9 @@
 //
 // Two implementations satisfy [Store]: [TableStore] on Azure Table Storage
 // (used in Azure, shared by every instance of the Functions app) and
-// [FileStore], an in-memory store persisted to one local file (the embedded
-// default of "handler sync"). Both give the same optimistic-concurrency
+// [BoltStore], an embedded transactional database in one local file (the
+// default of "handler sync"; [MigrateFile] imports the JSON-lines file of
+// earlier versions). Both give the same optimistic-concurrency
 // contract: every stored [Indicator] carries an opaque ETag; a write with a
 // stale ETag is refused with a [*ConflictError] and the caller re-reads,
 // re-merges and retries, so concurrent writers never lose an update.
@@ -56,6 +57,10 @@ type SourceSeen struct {
 	RecordID  string    `json:"record_id,omitempty"`
 	FirstSeen time.Time `json:"first_seen,omitzero"`
 	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// Digest is the fingerprint of what the source last reported (its own
+	// indicator, before merging with other sources): an unchanged report
+	// of an unchanged indicator is recognised without decoding Object.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Indicator is the stored memory of one IOC. Key is its identity (the
@@ -162,6 +167,11 @@ type Cursor struct {
 	ETag         string    `json:"etag,omitempty"`
 	LastModified string    `json:"last_modified,omitempty"`
 	LastFetch    time.Time `json:"last_fetch,omitzero"`
+	// RunStart is the start time of the feed's last run that was begun;
+	// a run that was interrupted (RunStart after LastFetch) is resumed
+	// with the same clock, so what it enqueues again is byte-identical
+	// and the queue's duplicate detection drops it.
+	RunStart time.Time `json:"run_start,omitzero"`
 }
 
 // Store is the indicator memory. Implementations are safe for concurrent
@@ -216,8 +226,7 @@ var ErrConflict = errors.New("state: concurrent modification")
 // or a string too long for a Table property.
 var ErrInvalid = errors.New("state: invalid record")
 
-// ErrClosed is returned by a FileStore's methods after Close, and by its
-// writes as soon as Close has started.
+// ErrClosed is returned by a BoltStore's methods after Close.
 var ErrClosed = errors.New("state: store closed")
 
 // ConflictError reports the keys a Put did not write because their ETag no
@@ -235,6 +244,12 @@ func (e *ConflictError) Error() string {
 
 // Is reports whether target is ErrConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Validate reports whether a store accepts ind (see ErrInvalid), so that a
+// caller can set aside the one record a Put would refuse.
+func (ind *Indicator) Validate() error {
+	return validate([]*Indicator{ind})
+}
 
 // validate checks every record of a Put, including duplicate keys.
 func validate(recs []*Indicator) error {

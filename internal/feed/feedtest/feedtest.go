@@ -4,8 +4,10 @@
 package feedtest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 )
 
@@ -58,6 +60,15 @@ func stamp(i int) string {
 // ThreatFoxJSON returns a ThreatFox API get_iocs response with n records.
 func ThreatFoxJSON(n int) []byte {
 	var b bytes.Buffer
+	WriteThreatFoxJSON(&b, n)
+	return b.Bytes()
+}
+
+// WriteThreatFoxJSON writes what ThreatFoxJSON returns to w, a record at a
+// time, so that payloads of millions of records need no memory; it
+// returns the first write error.
+func WriteThreatFoxJSON(w io.Writer, n int) error {
+	b := bufio.NewWriterSize(w, 64<<10)
 	b.WriteString("{\n  \"query_status\": \"ok\",\n  \"data\": [\n")
 	for i := range n {
 		kind := tfKinds[i%len(tfKinds)]
@@ -74,11 +85,11 @@ func ThreatFoxJSON(n int) []byte {
 		if i > 0 {
 			b.WriteString(",\n")
 		}
-		fmt.Fprintf(&b, `    {"id":"%d","ioc":%q,"threat_type":%q,"threat_type_desc":"Indicator that identifies a botnet command&control server (C&C)","ioc_type":%q,"ioc_type_desc":"ip:port combination that is used for botnet Command&control (C&C)","malware":%q,"malware_printable":%q,"malware_alias":%s,"malware_malpedia":"https:\/\/malpedia.caad.fkie.fraunhofer.de\/details\/%s","confidence_level":%d,"is_compromised":%t,"first_seen":"%s UTC","last_seen":%s,"reference":%s,"reporter":"abuse_ch","tags":[%q,"tag-%d"]}`,
+		fmt.Fprintf(b, `    {"id":"%d","ioc":%q,"threat_type":%q,"threat_type_desc":"Indicator that identifies a botnet command&control server (C&C)","ioc_type":%q,"ioc_type_desc":"ip:port combination that is used for botnet Command&control (C&C)","malware":%q,"malware_printable":%q,"malware_alias":%s,"malware_malpedia":"https:\/\/malpedia.caad.fkie.fraunhofer.de\/details\/%s","confidence_level":%d,"is_compromised":%t,"first_seen":"%s UTC","last_seen":%s,"reference":%s,"reporter":"abuse_ch","tags":[%q,"tag-%d"]}`,
 			1000000+i, iocValue(kind, i), m[3], kind, m[0], m[1], alias, m[0], []int{50, 75, 100}[i%3], i%17 == 0, stamp(i), last, ref, m[1], i%13)
 	}
 	b.WriteString("\n  ]\n}\n")
-	return b.Bytes()
+	return b.Flush()
 }
 
 const tfBanner = "################################################################\r\n" +

@@ -3,7 +3,9 @@
 // and the legacy upload-indicators API) and strict where the real service is
 // known to be strict: method, path, api-version, Content-Type, bearer token,
 // JSON body, sourcesystem, array name, 100 objects per request, 100 requests
-// per minute per identity (ServerOptions.Identity), and per-record
+// per minute per identity (ServerOptions.Identity) as an exact sliding
+// window (never more than 100 admitted in any 60 seconds of its clock, a
+// 429 naming when the oldest leaves the window), and per-record
 // validation answered as 200 + errors[]. Accepted objects are stored by (sourcesystem, id), keeping the
 // latest upload. Faults can be injected.
 //

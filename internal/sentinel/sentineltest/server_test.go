@@ -222,6 +222,31 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestRateLimitExactWindow: the window is exactly 60 seconds of Clock; a
+// burst of the whole limit is fine.
+func TestRateLimitExactWindow(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	clock := NewVirtualClock(start)
+	s := NewServer(ServerOptions{Clock: clock.Now, RequestsPerMinute: 3})
+	defer s.Close()
+	body := `{"sourcesystem":"s","stixobjects":[` + ind(1, "") + `,` + ind(2, "") + `]}`
+	for i, c := range []struct {
+		advance time.Duration
+		status  int
+	}{{0, 200}, {0, 200}, {0, 200}, {0, 429}, {time.Minute - time.Nanosecond, 429}, {time.Nanosecond, 200}, {0, 200}, {0, 200}, {0, 429}, {time.Minute, 200}} {
+		clock.Advance(c.advance)
+		if status, b, _ := post(t, s, stixPath, "application/json", "", body); status != c.status {
+			t.Fatalf("request %d at +%v: %d %s, want %d", i, clock.Now().Sub(start), status, b, c.status)
+		}
+	}
+	// 3 requests of 2 objects in each of the 2 whole minutes before the
+	// last accepted request.
+	if got, want := s.Rate(start), (Rate{Requests: 10, Throttled: 3, Minutes: 2, ObjectsPerMinute: 6}); got != want {
+		t.Fatalf("Rate = %+v, want %+v", got, want)
+	}
+}
+
 func TestRateLimitPerIdentity(t *testing.T) {
 	t.Parallel()
 	clock := NewVirtualClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))

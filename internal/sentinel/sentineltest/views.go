@@ -3,6 +3,7 @@ package sentineltest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -53,6 +54,57 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// Rate is the fake's view of a run's throughput: what it accepted per
+// minute of its Clock, counted over whole minutes so that a burst at the
+// start of a minute is not mistaken for a faster rate.
+type Rate struct {
+	// Requests is every request received since start; Throttled those
+	// answered 429.
+	Requests, Throttled int
+	// Minutes is the number of whole minutes from start to the last
+	// request answered 200.
+	Minutes int
+	// ObjectsPerMinute is the objects accepted (answers 200, minus
+	// per-record errors) by requests that arrived in those Minutes,
+	// divided by Minutes; 0 when Minutes is 0.
+	ObjectsPerMinute float64
+}
+
+// Rate measures the requests received at or after start (see Rate).
+func (s *Server) Rate(start time.Time) Rate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r Rate
+	var last time.Time
+	for _, q := range s.requests {
+		if q.Time.Before(start) {
+			continue
+		}
+		r.Requests++
+		switch q.Status {
+		case http.StatusTooManyRequests:
+			r.Throttled++
+		case http.StatusOK:
+			last = q.Time
+		}
+	}
+	if last.IsZero() {
+		return r
+	}
+	r.Minutes = int(last.Sub(start) / time.Minute)
+	end := start.Add(time.Duration(r.Minutes) * time.Minute)
+	objects := 0
+	for _, q := range s.requests {
+		if q.Status == http.StatusOK && !q.Time.Before(start) && q.Time.Before(end) {
+			objects += q.Objects - q.Rejected
+		}
+	}
+	if r.Minutes > 0 {
+		r.ObjectsPerMinute = float64(objects) / float64(r.Minutes)
+	}
+	return r
 }
 
 // Active returns the sorted names of stored objects that are neither
