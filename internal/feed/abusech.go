@@ -15,8 +15,8 @@ import (
 //
 // A status may carry a detail after a colon, and an API has been seen to
 // echo the key there ("illegal_auth_key: <key>"): a status whose code (the
-// part before the colon) names a key or auth is an auth failure, and the
-// error quotes that code only. Other statuses are quoted, shortened, as
+// part before the colon) names an auth or API key, or says unauthorized or
+// authentication, is an auth failure, and the error quotes that code only. Other statuses are quoted, shortened, as
 // badPayload does. (The fetch package also redacts the configured key from
 // the payload before any parser sees it.)
 func checkStatus(format string, status []byte, seen bool) (empty bool, err error) {
@@ -50,7 +50,12 @@ func authStatus(code []byte) bool {
 		return true
 	}
 	lower := bytes.ToLower(code)
-	return bytes.Contains(lower, []byte("auth")) || bytes.Contains(lower, []byte("api_key"))
+	for _, w := range []string{"auth_key", "api_key", "unauthorized", "authentication"} {
+		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonRecord accumulates the decoded strings of one JSON record in one

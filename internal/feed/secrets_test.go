@@ -97,6 +97,16 @@ func TestSecretNeverInParserErrors(t *testing.T) {
 	}
 }
 
+// TestUnknownStatusIsNotAuth: a status that only resembles an auth word is
+// a bad payload, quoted (shortened).
+func TestUnknownStatusIsNotAuth(t *testing.T) {
+	t.Parallel()
+	_, _, err := collect(ParseURLhausAPI, []byte(`{"query_status": "author_unknown", "urls": null}`))
+	if !errors.Is(err, ErrBadPayload) || errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "author_unknown") {
+		t.Errorf("err = %v, want ErrBadPayload quoting the status", err)
+	}
+}
+
 // TestAuthStatusDetailWithheld: parsing the payload directly (no fetch, so
 // nothing redacted), an auth status never quotes its detail, and it is an
 // auth failure (a configuration error), not a bad payload to retry.
@@ -104,7 +114,7 @@ func TestAuthStatusDetailWithheld(t *testing.T) {
 	t.Parallel()
 	for name, parse := range map[string]Parser{"threatfox": ParseThreatFoxJSON, "urlhaus-api": ParseURLhausAPI,
 		"malwarebazaar": ParseMalwareBazaar} {
-		for _, status := range []string{"illegal_auth_key: KEY", "Invalid_Auth_Key:KEY", "wrong_api_key: KEY"} {
+		for _, status := range []string{"illegal_auth_key: KEY", "Invalid_Auth_Key:KEY", "wrong_api_key: KEY", "Authentication failed: KEY"} {
 			_, _, err := collect(parse, []byte(`{"query_status": "`+expand(status)+`", "data": null, "urls": null}`))
 			if !errors.Is(err, ErrAuth) {
 				t.Errorf("%s %q: err = %v, want ErrAuth", name, status, err)
