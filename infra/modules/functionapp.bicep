@@ -266,7 +266,8 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
 }
 
 // Basic (user name and password) publishing credentials off for the SCM
-// (Kudu) site and FTP: deployments authenticate with Entra ID.
+// (Kudu) site and FTP: deployments authenticate with Entra ID. That Flex
+// Consumption, which offers no FTP, accepts the ftp policy is NOT CONFIRMED.
 resource publishingCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = [for policy in [
   'scm'
   'ftp'
@@ -281,7 +282,8 @@ resource publishingCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPo
 // App Service authentication (Easy Auth) with Entra ID, when asked: the
 // platform validates the caller's token, refuses calls without one (401),
 // and sets X-MS-CLIENT-PRINCIPAL-NAME after removing any copy the client
-// sent, which is why only then the app trusts that header.
+// sent, which is why only then the app trusts that header. authsettingsV2
+// on Flex Consumption: NOT CONFIRMED in the reference material.
 resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (enableAppServiceAuth) {
   parent: site
   name: 'authsettingsV2'

@@ -7,6 +7,8 @@
 // its privatelink DNS zone linked to the network. The services themselves
 // refuse public network access in this mode (their modules). Costs are in
 // infra/README.md (Service Bus must be Premium for a private endpoint).
+// NOT CONFIRMED: Flex one deploy to a deployment container behind a private
+// endpoint, and Key Vault references resolved through the network.
 
 @description('Virtual network name.')
 param name string
