@@ -253,3 +253,45 @@ func TestStorageRoleScopes(t *testing.T) {
 		}
 	}
 }
+
+var moduleRE = regexp.MustCompile(`(?m)^module (\w+) '(modules/[\w-]+\.bicep)' = `)
+
+// TestModuleParams stands in for the Bicep compiler on module calls: every
+// parameter main.bicep passes is declared by the module, and every module
+// parameter without a default is passed.
+func TestModuleParams(t *testing.T) {
+	t.Parallel()
+	main := readText(t, "main.bicep")
+	calls := moduleRE.FindAllStringSubmatchIndex(main, -1)
+	if len(calls) < 8 {
+		t.Fatalf("found only %d module calls", len(calls))
+	}
+	keyRE := regexp.MustCompile(`^    (\w+):`)
+	for _, c := range calls {
+		symbol, file := main[c[2]:c[3]], main[c[4]:c[5]]
+		block := main[c[0]:]
+		block = block[:strings.Index(block, "\n}\n")]
+		_, ps, ok := strings.Cut(block, "\n  params: {\n")
+		if !ok {
+			t.Errorf("module %s has no params block", symbol)
+			continue
+		}
+		passed := map[string]bool{}
+		for _, l := range strings.Split(ps, "\n") {
+			if m := keyRE.FindStringSubmatch(l); m != nil {
+				passed[m[1]] = true
+			}
+		}
+		declared := params(readText(t, file))
+		for name := range passed {
+			if _, ok := declared[name]; !ok {
+				t.Errorf("main.bicep passes %s to %s, which does not declare it", name, file)
+			}
+		}
+		for name, p := range declared {
+			if p.def == "" && !passed[name] {
+				t.Errorf("main.bicep does not pass %s, required by %s", name, file)
+			}
+		}
+	}
+}
