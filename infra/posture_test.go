@@ -257,8 +257,9 @@ func TestStorageRoleScopes(t *testing.T) {
 var moduleRE = regexp.MustCompile(`(?m)^module (\w+) '(modules/[\w-]+\.bicep)' = `)
 
 // TestModuleParams stands in for the Bicep compiler on module calls: every
-// parameter main.bicep passes is declared by the module, and every module
-// parameter without a default is passed.
+// parameter main.bicep passes is declared by the module, every module
+// parameter without a default is passed, and every module output main.bicep
+// reads is declared.
 func TestModuleParams(t *testing.T) {
 	t.Parallel()
 	main := readText(t, "main.bicep")
@@ -267,8 +268,13 @@ func TestModuleParams(t *testing.T) {
 		t.Fatalf("found only %d module calls", len(calls))
 	}
 	keyRE := regexp.MustCompile(`^    (\w+):`)
+	outputs := map[string]map[string]bool{} // module symbol -> its outputs
 	for _, c := range calls {
 		symbol, file := main[c[2]:c[3]], main[c[4]:c[5]]
+		outputs[symbol] = map[string]bool{}
+		for _, m := range outputRE.FindAllStringSubmatch(readText(t, file), -1) {
+			outputs[symbol][m[1]] = true
+		}
 		block := main[c[0]:]
 		block = block[:strings.Index(block, "\n}\n")]
 		_, ps, ok := strings.Cut(block, "\n  params: {\n")
@@ -292,6 +298,12 @@ func TestModuleParams(t *testing.T) {
 			if p.def == "" && !passed[name] {
 				t.Errorf("main.bicep does not pass %s, required by %s", name, file)
 			}
+		}
+	}
+	// Every module output main.bicep reads exists.
+	for _, m := range regexp.MustCompile(`\b(\w+)\.outputs\.(\w+)`).FindAllStringSubmatch(main, -1) {
+		if outs, ok := outputs[m[1]]; !ok || !outs[m[2]] {
+			t.Errorf("main.bicep reads %s.outputs.%s, which the module does not declare", m[1], m[2])
 		}
 	}
 }
