@@ -199,7 +199,7 @@ func submitHandler(d *deps) http.Handler {
 		}
 		resp, err := d.submissions().Submit(r.Context(), ingest.SubmitRequest{
 			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
-			Principal: r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME"),
+			Principal: clientPrincipal(r, d.cfg.Submit.TrustPrincipalHeader),
 		})
 		var se *ingest.SubmitError
 		switch {

@@ -5,7 +5,10 @@
 // Vault (abuse.ch Auth-Key), the function app (Flex Consumption, or Elastic
 // Premium), every role assignment (each on the narrowest scope that works,
 // including Microsoft Sentinel Contributor on the existing Sentinel
-// workspace, wherever it lives) and the alerts. Nothing is left to click.
+// workspace, wherever it lives), diagnostic settings of Key Vault, Storage,
+// Service Bus and the function app to the app's Log Analytics workspace,
+// and the alerts; optionally a private network (modules/network.bicep) and
+// App Service authentication with Entra ID. Nothing is left to click.
 //
 // Plain Bicep only (no preview language features); every resource API
 // version is pinned and listed in infra/README.md. infra/infra_test.go
@@ -46,10 +49,15 @@ param hostingPlan string = 'FlexConsumption'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Maximum instances (Flex: 40-1000 per the stacks data; Elastic Premium: burst limit). Sentinel allows 100 upload requests per minute per identity across all instances; the handler throttles per instance (SENTINEL_REQUESTS_PER_MINUTE) and backs off on 429.')
-@minValue(1)
+@description('Flex Consumption maximum instances: Flex refuses fewer than 40 (stacks data: 40-1000). Sentinel allows 100 upload requests per minute per identity across all instances; uploads are serialized through one Service Bus session and throttled (SENTINEL_REQUESTS_PER_MINUTE), with back-off on 429.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Elastic Premium maximum burst (hostingPlan ElasticPremium only), 1-100.')
+@minValue(1)
+@maxValue(100)
+param premiumMaximumInstanceCount int = 40
 
 @description('Elastic Premium SKU (hostingPlan ElasticPremium only).')
 @allowed([
@@ -179,6 +187,29 @@ param userListsSchedule string = '0 50 * * * *'
 @description('Optional settings merged over the ones above (FEED_<NAME>_URL user lists, FEED_<NAME>_CONFIDENCE, LIFETIME_<TYPE>, …; see infra/README.md). Never put secrets here: they would be plain app settings.')
 param extraAppSettings object = {}
 
+// ---- Network and access (optional) ----
+
+@description('Private networking: a virtual network for the app (integration subnet) with private endpoints for Storage, Service Bus and Key Vault, whose public network access is then disabled. Service Bus becomes Premium (private endpoints need it): see the cost in infra/README.md.')
+param privateNetworking bool = false
+
+@description('Address space of the virtual network (privateNetworking only).')
+param vnetAddressPrefix string = '10.60.0.0/16'
+
+@description('App integration subnet (privateNetworking only; Flex Consumption: at least /27).')
+param appSubnetPrefix string = '10.60.0.0/24'
+
+@description('Private endpoint subnet (privateNetworking only).')
+param privateEndpointSubnetPrefix string = '10.60.1.0/24'
+
+@description('Turn on App Service authentication with Entra ID (authClientId required): HTTP calls then need a token, and submissions are attributed to the caller (TRUST_CLIENT_PRINCIPAL_HEADER=true). Off: the principal header is ignored.')
+param enableAppServiceAuth bool = false
+
+@description('Client (application) ID of the Entra app registration callers get tokens for (enableAppServiceAuth only).')
+param authClientId string = ''
+
+@description('Fallback: assign Storage Blob Data Owner and Table Data Contributor on the whole host storage account instead of the containers and the state table (see modules/storage.bicep).')
+param storageAccountScopedRoles bool = false
+
 // ---- Monitoring ----
 
 @description('Resource ID of an existing action group for the alerts; empty = alerts without notifications.')
@@ -287,6 +318,9 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: 'app-package'
     stateTableName: stateTableName
     principalId: identity.outputs.principalId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    privateNetworking: privateNetworking
+    accountScopedRoles: storageAccountScopedRoles
   }
 }
 
@@ -304,6 +338,8 @@ module serviceBus 'modules/servicebus.bicep' = {
     parkedMessageTimeToLive: parkedMessageTimeToLive
     grantOwnerForScaling: serviceBusGrantOwnerForScaling
     principalId: identity.outputs.principalId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    privateNetworking: privateNetworking
   }
 }
 
@@ -318,6 +354,25 @@ module keyVault 'modules/keyvault.bicep' = {
     abuseChAuthKey: abuseChAuthKey
     secretConfigured: abuseChSecretConfigured
     principalId: identity.outputs.principalId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    privateNetworking: privateNetworking
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetworking) {
+  name: 'f2s-network'
+  scope: rg
+  params: {
+    name: 'vnet-${environmentName}-${token}'
+    location: location
+    tags: allTags
+    hostingPlan: hostingPlan
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    storageAccountId: storage.outputs.id
+    serviceBusId: serviceBus.outputs.id
+    keyVaultId: keyVault.outputs.id
   }
 }
 
@@ -353,6 +408,7 @@ var appSettings = {
   DEFAULT_TLP: defaultTlp
   MANUAL_CONFIDENCE: string(manualConfidence)
   MANUAL_LIFETIME: manualLifetime
+  TRUST_CLIENT_PRINCIPAL_HEADER: enableAppServiceAuth ? 'true' : 'false'
   LOG_LEVEL: logLevel
   FEED_THREATFOX_ENABLED: toLower(string(feeds.threatfox.enabled))
   FEED_THREATFOX_SCHEDULE: feeds.threatfox.schedule
@@ -387,6 +443,7 @@ module functionApp 'modules/functionapp.bicep' = {
     hostingPlan: hostingPlan
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    premiumMaximumInstanceCount: premiumMaximumInstanceCount
     premiumSku: premiumSku
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
@@ -398,6 +455,10 @@ module functionApp 'modules/functionapp.bicep' = {
     abuseChSecretName: abuseChSecretName
     abuseChSecretConfigured: abuseChSecretConfigured
     appSettings: union(appSettings, extraAppSettings)
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    subnetId: privateNetworking ? network.outputs.appSubnetId : ''
+    enableAppServiceAuth: enableAppServiceAuth
+    authClientId: authClientId
   }
 }
 

@@ -2,7 +2,11 @@
 // Go custom handler, on Flex Consumption (FC1, runtime custom 1.0) or, where
 // Flex is not available, Elastic Premium. Every connection is identity-based
 // through the one user-assigned identity; the only secret (the abuse.ch
-// Auth-Key) is a Key Vault reference.
+// Auth-Key) is a Key Vault reference. Basic publishing credentials (SCM and
+// FTP) are disabled, the SCM site needs TLS 1.2, logs go to the app's Log
+// Analytics workspace; optionally the app is integrated with a virtual
+// network (private networking) and fronted by App Service authentication
+// with Entra ID.
 
 @description('Function app name (globally unique host name).')
 param name string
@@ -34,10 +38,15 @@ param hostingPlan string = 'FlexConsumption'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Flex Consumption maximum instance count (40-1000), or the Elastic Premium maximum burst (1-100).')
-@minValue(1)
+@description('Flex Consumption maximum instance count: Flex refuses fewer than 40 (at most 1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Elastic Premium maximum burst (elastic worker count and scale limit), 1-100.')
+@minValue(1)
+@maxValue(100)
+param premiumMaximumInstanceCount int = 40
 
 @description('Elastic Premium SKU (only with hostingPlan ElasticPremium).')
 @allowed([
@@ -77,6 +86,18 @@ param abuseChSecretConfigured bool
 @description('App settings the code reads (names as in internal/config), built in main.bicep.')
 param appSettings object
 
+@description('Resource ID of the Log Analytics workspace receiving the function app logs.')
+param logAnalyticsId string
+
+@description('Subnet of the virtual network integration (private networking); empty = none.')
+param subnetId string = ''
+
+@description('Turn on App Service authentication with Entra ID: every HTTP call needs a token for authClientId, and the app trusts X-MS-CLIENT-PRINCIPAL-NAME (TRUST_CLIENT_PRINCIPAL_HEADER, set in main.bicep).')
+param enableAppServiceAuth bool = false
+
+@description('Client (application) ID of the Entra app registration that callers get tokens for (enableAppServiceAuth only).')
+param authClientId string = ''
+
 var isFlex = hostingPlan == 'FlexConsumption'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -103,7 +124,7 @@ var flexPlanProperties = {
 
 var premiumPlanProperties = {
   reserved: true // Linux
-  maximumElasticWorkerCount: maximumInstanceCount
+  maximumElasticWorkerCount: premiumMaximumInstanceCount
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -183,9 +204,12 @@ var flexConfig = {
       version: '1.0'
     }
   }
+  // No ftpsState: FTP is not offered on Flex Consumption, where the
+  // setting is a documented deprecation (basic publishing credentials are
+  // disabled below on both plans).
   siteConfig: {
     minTlsVersion: '1.2'
-    ftpsState: 'Disabled'
+    scmMinTlsVersion: '1.2'
     http20Enabled: false
   }
 }
@@ -194,10 +218,14 @@ var premiumConfig = {
   siteConfig: {
     linuxFxVersion: '' // custom handler: no language stack image
     minTlsVersion: '1.2'
+    scmMinTlsVersion: '1.2'
     ftpsState: 'Disabled'
     http20Enabled: false
     minimumElasticInstanceCount: 1
-    functionAppScaleLimit: maximumInstanceCount
+    functionAppScaleLimit: premiumMaximumInstanceCount
+    // Private networking: all outbound traffic (Key Vault references, the
+    // run-from-package blob) goes through the virtual network.
+    vnetRouteAllEnabled: !empty(subnetId)
   }
 }
 
@@ -207,6 +235,10 @@ var siteBase = {
   // Key Vault references resolve with the user-assigned identity (the
   // default would be a system-assigned identity, which the app has none of).
   keyVaultReferenceIdentity: identityId
+  // Virtual network integration (private networking): the subnet is
+  // delegated to Microsoft.App/environments on Flex Consumption and
+  // Microsoft.Web/serverFarms on Elastic Premium (modules/network.bicep).
+  virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
 }
 
 var siteTags = union(tags, {
@@ -231,6 +263,79 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: union(appSettings, identitySettings, isFlex ? flexSettings : premiumSettings)
+}
+
+// Basic (user name and password) publishing credentials off for the SCM
+// (Kudu) site and FTP: deployments authenticate with Entra ID. That Flex
+// Consumption, which offers no FTP, accepts the ftp policy is NOT CONFIRMED.
+resource publishingCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = [for policy in [
+  'scm'
+  'ftp'
+]: {
+  parent: site
+  name: policy
+  properties: {
+    allow: false
+  }
+}]
+
+// App Service authentication (Easy Auth) with Entra ID, when asked: the
+// platform validates the caller's token, refuses calls without one (401),
+// and sets X-MS-CLIENT-PRINCIPAL-NAME after removing any copy the client
+// sent, which is why only then the app trusts that header. authsettingsV2
+// on Flex Consumption: NOT CONFIRMED in the reference material.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (enableAppServiceAuth) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${authClientId}'
+            authClientId
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: site
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
 }
 
 @description('Name of the function app.')

@@ -2,7 +2,10 @@
 // The function app reads it through a Key Vault reference resolved with its
 // user-assigned identity (keyVaultReferenceIdentity), never as a plain app
 // setting. The secret is written through ARM (control plane), so the
-// deployer needs no data-plane role on the vault.
+// deployer needs no data-plane role on the vault. Purge protection is on: a
+// deleted vault or secret cannot be purged before its retention ends. Its
+// audit logs go to the app's Log Analytics workspace; with private
+// networking, public network access is disabled.
 
 @description('Key Vault name (3-24 characters, globally unique).')
 @minLength(3)
@@ -28,6 +31,12 @@ param secretConfigured bool
 @description('Object ID of the app identity (gets Key Vault Secrets User on the secret).')
 param principalId string
 
+@description('Resource ID of the Log Analytics workspace receiving the audit logs and metrics.')
+param logAnalyticsId string
+
+@description('Private networking: refuse public network access (the app uses a private endpoint).')
+param privateNetworking bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -41,7 +50,34 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
-    publicNetworkAccess: 'Enabled'
+    // Once on, purge protection cannot be turned off: a deleted vault keeps
+    // its name for the 7-day retention and cannot be purged earlier.
+    enablePurgeProtection: true
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
+    }
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

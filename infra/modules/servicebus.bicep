@@ -42,20 +42,56 @@ param grantOwnerForScaling bool = true
 @description('Object ID of the app identity.')
 param principalId string
 
+@description('Resource ID of the Log Analytics workspace receiving the diagnostic logs and metrics.')
+param logAnalyticsId string
+
+@description('Private networking: Premium tier (private endpoints need it) and no public network access.')
+param privateNetworking bool = false
+
 // Standard: duplicate detection (and so idempotent re-sends of a batch with
-// the same content-derived MessageId) is not available on Basic.
+// the same content-derived MessageId) is not available on Basic. Private
+// endpoints need Premium (one messaging unit), which keeps duplicate
+// detection and sessions.
+var standardSku = {
+  name: 'Standard'
+  tier: 'Standard'
+}
+
+var premiumSku = {
+  name: 'Premium'
+  tier: 'Premium'
+  capacity: 1
+}
+
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
   location: location
   tags: tags
-  sku: {
-    name: 'Standard'
-    tier: 'Standard'
-  }
+  sku: privateNetworking ? premiumSku : standardSku
   properties: {
     minimumTlsVersion: '1.2'
     disableLocalAuth: true // Entra ID only: no SAS keys, no connection strings
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: namespace
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

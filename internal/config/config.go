@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"sort"
@@ -122,6 +123,10 @@ type Submit struct {
 	Confidence int
 	Lifetime   time.Duration
 	Source     string
+	// TrustPrincipalHeader says App Service authentication fronts the app,
+	// so the X-MS-CLIENT-PRINCIPAL-NAME header it sets names the caller.
+	// Otherwise any client could send the header: it is ignored.
+	TrustPrincipalHeader bool
 }
 
 // Feed holds one feed's settings.
@@ -144,6 +149,13 @@ type Feed struct {
 
 // defaultUserListsSchedule is when FeedUserLists runs every user list.
 const defaultUserListsSchedule = "0 50 * * * *"
+
+// keyedFeeds are the built-in feeds that send the abuse.ch Auth-Key (the
+// feed package's Source.AbuseCH; a test keeps the two in step).
+var keyedFeeds = map[string]bool{
+	"threatfox": true, "threatfox-csv": true, "urlhaus": true, "urlhaus-api": true,
+	"feodotracker": true, "malwarebazaar": true, "sslbl": true,
+}
 
 // The range of FEED_<NAME>_MAX_BYTES: 1 MiB to 64 GiB.
 const (
@@ -249,12 +261,18 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		Confidence: r.intRange("MANUAL_CONFIDENCE", 70, 0, 100),
 		Lifetime:   r.duration("MANUAL_LIFETIME", 30*24*time.Hour),
 		Source:     r.str("MANUAL_SOURCE", "manual"),
+
+		TrustPrincipalHeader: r.boolean("TRUST_CLIENT_PRINCIPAL_HEADER", false),
 	}
 
 	known := map[string]bool{}
 	for _, f := range builtinFeeds() {
 		known[feedKey(f.Name)] = true
-		c.Feeds = append(c.Feeds, r.feed(f))
+		f = r.feed(f)
+		if keyedFeeds[f.Name] && f.URL != "" {
+			r.keyedURL(app.FeedSetting(f.Name, "URL"), f.URL)
+		}
+		c.Feeds = append(c.Feeds, f)
 	}
 	userSched := r.str(app.FeedSetting(app.UserListsFeed, "SCHEDULE"), defaultUserListsSchedule)
 	var users []string
@@ -359,6 +377,21 @@ func (r *reader) url(name string) string {
 		return ""
 	}
 	return v
+}
+
+// keyedURL refuses a plain-http URL for a source that sends a credential,
+// which would cross the network in clear, unless its host is a loopback
+// address (a local fake), as SENTINEL_ENDPOINT allows.
+func (r *reader) keyedURL(name, v string) {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "http" {
+		return
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+		return
+	}
+	r.fail(name, v, "an https URL: this source sends the abuse.ch Auth-Key (ABUSECH_AUTH_KEY), which plain http would expose (http only to localhost or a loopback address)")
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -50,6 +50,11 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"ServiceBusConnection__fullyQualifiedNamespace": "Endpoint=sb://x/;SharedAccessKey=y"}, ModeLocal, []string{"ServiceBusConnection__fullyQualifiedNamespace", "not a connection string"}},
 		{map[string]string{}, ModeHost, []string{"SENTINEL_WORKSPACE_ID", "ServiceBusConnection__fullyQualifiedNamespace"}},
 		{map[string]string{"FEED_MYLIST_TYPE": "ip"}, ModeLocal, nil},
+		{map[string]string{"FEED_THREATFOX_URL": "http://threatfox-api.abuse.ch/api/v1/"}, ModeLocal, []string{"FEED_THREATFOX_URL", "https", "Auth-Key", "loopback"}},
+		{map[string]string{"FEED_SSLBL_URL": "HTTP://mirror.example/sslbl.csv"}, ModeLocal, []string{"FEED_SSLBL_URL", "https"}},
+		{map[string]string{"FEED_URLHAUS_URL": "http://[::1]:8080/csv", "FEED_THREATFOX_URL": "http://localhost:1/", "FEED_FEODOTRACKER_URL": "http://127.0.0.2/x"}, ModeLocal, nil},
+		{map[string]string{"FEED_OPENPHISH_URL": "http://mirror.example/feed.txt", "FEED_MYLIST_URL": "http://example.org/l.txt"}, ModeLocal, nil},
+		{map[string]string{"TRUST_CLIENT_PRINCIPAL_HEADER": "maybe"}, ModeLocal, []string{"TRUST_CLIENT_PRINCIPAL_HEADER", "true or false"}},
 		{map[string]string{"FEED_MYLIST_URL": "https://example.org/l.txt", "FEED_MYLIST_TYPE": "ja3"}, ModeLocal, []string{"FEED_MYLIST_TYPE"}},
 	}
 	for _, tt := range tests {
@@ -108,6 +113,15 @@ func TestUserListsAndLifetimes(t *testing.T) {
 	}
 	if len(c.Feeds) != len(builtinFeeds())+1 {
 		t.Errorf("FEED_THREATFOX_CSV_URL must not create a user list: %d feeds", len(c.Feeds))
+	}
+}
+
+func TestTrustPrincipalHeader(t *testing.T) {
+	for env, want := range map[string]bool{"": false, "false": false, "true": true} {
+		c, err := Load(map[string]string{"TRUST_CLIENT_PRINCIPAL_HEADER": env}, ModeLocal)
+		if err != nil || c.Submit.TrustPrincipalHeader != want {
+			t.Errorf("TRUST_CLIENT_PRINCIPAL_HEADER=%q: %v, %v; want %v", env, c.Submit.TrustPrincipalHeader, err, want)
+		}
 	}
 }
 

@@ -50,6 +50,7 @@ func Settings() []Setting {
 		{Name: "MANUAL_CONFIDENCE", Default: "70", Doc: "Confidence of submitted indicators that state none.", Azure: true},
 		{Name: "MANUAL_LIFETIME", Default: "30d", Doc: "Lifetime of submitted indicators that state none.", Azure: true},
 		{Name: "MANUAL_SOURCE", Default: "manual", Doc: "Source name of submissions that give none."},
+		{Name: "TRUST_CLIENT_PRINCIPAL_HEADER", Default: "false", Doc: "true only when App Service authentication (Easy Auth) fronts the app: submissions are then attributed to the caller named by its `X-MS-CLIENT-PRINCIPAL-NAME` header. Otherwise the header, which any client can send, is ignored. infra sets it with `enableAppServiceAuth`.", Azure: true},
 		{Name: "F2S_DATA_DIR", Default: ".f2s", Doc: "Local mode: directory of the spool, state file and STIX bundle."},
 		{Name: "LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error."},
 		{Name: "INVOCATION_TIMEOUT", Default: "9m", Doc: "Deadline of one function invocation (below host.json functionTimeout)."},
@@ -62,6 +63,14 @@ func Settings() []Setting {
 	return s
 }
 
+// urlDoc documents a feed's URL override.
+func urlDoc(name string) string {
+	if keyedFeeds[name] {
+		return "Override the " + name + " URL: https (it carries the Auth-Key; plain http only to a loopback address)."
+	}
+	return "Override the " + name + " URL."
+}
+
 func feedSettings(f Feed) []Setting {
 	n := func(suffix string) string { return app.FeedSetting(f.Name, suffix) }
 	enabled := "false"
@@ -71,7 +80,7 @@ func feedSettings(f Feed) []Setting {
 	out := []Setting{
 		{Name: n("ENABLED"), Default: enabled, Doc: "Run the " + f.Name + " feed.", Azure: true},
 		{Name: n("SCHEDULE"), Default: f.Schedule, Doc: "NCRONTAB schedule (UTC) of the " + f.Name + " timer.", Azure: true},
-		{Name: n("URL"), Default: "built in", Doc: "Override the " + f.Name + " URL."},
+		{Name: n("URL"), Default: "built in", Doc: urlDoc(f.Name)},
 		{Name: n("CONFIDENCE"), Default: "source default", Doc: "Confidence when the record has none."},
 		{Name: n("MIN_CONFIDENCE"), Default: "0", Doc: "Drop records below this confidence (logged, counted)."},
 		{Name: n("LABELS"), Doc: "Extra labels, comma-separated."},

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +12,13 @@ import (
 // accepted (seen=false). "no_result" and "no_results" mean an empty
 // success; auth failures wrap ErrAuth; anything but "ok" wraps
 // ErrBadPayload.
+//
+// A status may carry a detail after a colon, and an API has been seen to
+// echo the key there ("illegal_auth_key: <key>"): a status whose code (the
+// part before the colon) names an auth or API key, or says unauthorized or
+// authentication, is an auth failure, and the error quotes that code only. Other statuses are quoted, shortened, as
+// badPayload does. (The fetch package also redacts the configured key from
+// the payload before any parser sees it.)
 func checkStatus(format string, status []byte, seen bool) (empty bool, err error) {
 	if !seen {
 		return false, nil
@@ -20,11 +28,34 @@ func checkStatus(format string, status []byte, seen bool) (empty bool, err error
 		return false, nil
 	case "no_result", "no_results":
 		return true, nil
-	case "auth_key_required", "no_api_key", "unknown_auth_key", "user_blacklisted",
-		"invalid_auth_key", "auth_key_invalid", "unauthorized":
-		return false, fmt.Errorf("%s: %w: query_status %s", format, ErrAuth, strconv.Quote(string(status)))
+	}
+	code, _, detail := bytes.Cut(status, []byte(":"))
+	code = bytes.TrimSpace(code)
+	if authStatus(code) {
+		withheld := ""
+		if detail {
+			withheld = " (detail withheld: it may echo the key)"
+		}
+		return false, fmt.Errorf("%s: %w: query_status %s%s", format, ErrAuth, snippet(code), withheld)
 	}
 	return false, badPayload(format, `query_status "ok"`, []byte(`query_status `+strconv.Quote(string(status))))
+}
+
+// authStatus reports whether an abuse.ch query_status code means the
+// Auth-Key is missing, unknown, invalid or blacklisted.
+func authStatus(code []byte) bool {
+	switch string(code) {
+	case "auth_key_required", "no_api_key", "unknown_auth_key", "user_blacklisted",
+		"invalid_auth_key", "auth_key_invalid", "unauthorized":
+		return true
+	}
+	lower := bytes.ToLower(code)
+	for _, w := range []string{"auth_key", "api_key", "unauthorized", "authentication"} {
+		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonRecord accumulates the decoded strings of one JSON record in one
@@ -224,8 +255,11 @@ func envelope(s *scanner, expected, key string, each func() error) error {
 			}
 			continue
 		case c != '[':
-			if _, _, err := s.value(nil); err != nil || c == 'n' {
+			if _, _, err := s.value(nil); err != nil {
 				return err
+			}
+			if c == 'n' { // null: no records; the status still decides
+				continue
 			}
 			return badPayloadf(s.format, "expected %q to be an array", key)
 		}

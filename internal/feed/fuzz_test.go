@@ -19,6 +19,9 @@ func fuzzParser(f *testing.F, parse Parser, samples ...string) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte("<html>"))
+	for _, p := range echoPayloads { // a server echoing the Auth-Key
+		f.Add([]byte(expand(p)))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
 		st, err := parse(context.Background(), bytes.NewReader(data), func(r *ioc.Record) error {

@@ -20,9 +20,12 @@ type Response struct {
 	// Body streams the payload: Content-Encoding gzip or deflate decoded,
 	// a gzip file (magic 1f 8b) decompressed, and for a zip archive (magic
 	// "PK\x03\x04") the content of its data member, streamed from the
-	// spooled archive. Read returns an error wrapping ErrTooLarge, naming
-	// Request.MaxBytesSetting, once more than the request's byte limit
-	// (Request.MaxBytes, else Options.MaxBytes) would be delivered. Close releases the connection, the timeout and any spooled
+	// spooled archive; every occurrence of the request's AuthKey and
+	// Secrets is replaced by Redacted (see Redactor), so that a parser
+	// error quoting the payload cannot echo them. Read returns an error
+	// wrapping ErrTooLarge, naming Request.MaxBytesSetting, once more than
+	// the request's byte limit (Request.MaxBytes, else Options.MaxBytes)
+	// would be delivered. Close releases the connection, the timeout and any spooled
 	// temporary file; it must be called.
 	Body io.ReadCloser
 	// StatusCode is the HTTP status, 200 to 299.
@@ -110,6 +113,12 @@ func (c *Client) response(resp *http.Response, req *Request, feed, host string, 
 	default:
 		b.r = br
 	}
+	// A server that echoes a secret (an "illegal_auth_key: <key>" status)
+	// must not hand it to the parser, whose errors quote the payload.
+	if red := req.redactor(); red != nil {
+		b.r, b.red = red.Reader(b.r), red
+		out.Member = red.Redact(out.Member)
+	}
 	b.closers = append(b.closers, resp.Body.Close, func() error { cancel(); return nil })
 	out.Body = b
 	c.logger.Debug("fetch response", "feed", feed, "host", host, "status", resp.StatusCode,
@@ -119,7 +128,7 @@ func (c *Client) response(resp *http.Response, req *Request, feed, host string, 
 
 // readError wraps a failure while reading or decoding a body.
 func (c *Client) readError(feed, host string, req *Request, kind, err error) error {
-	return fmt.Errorf("%s: read body from %s: %w: %s", feed, host, kind, redact(err.Error(), req.AuthKey))
+	return fmt.Errorf("%s: read body from %s: %w: %s", feed, host, kind, req.redactor().Redact(err.Error()))
 }
 
 // body is Response.Body: it counts and caps the bytes it delivers and
@@ -131,7 +140,8 @@ type body struct {
 	max        int64
 	setting    string // the setting that holds max, named in ErrTooLarge
 	feed, host string
-	err        error // sticky
+	red        *Redactor // the request's secrets, redacted from the payload and read errors
+	err        error     // sticky
 	closers    []func() error
 	closed     bool
 }
@@ -159,7 +169,7 @@ func (b *body) Read(p []byte) (int, error) {
 	case errors.Is(err, ErrTooLarge):
 		b.err = err
 	default:
-		b.err = fmt.Errorf("%s: read body from %s: %w", b.feed, b.host, err)
+		b.err = fmt.Errorf("%s: read body from %s: %w", b.feed, b.host, b.red.Err(err))
 	}
 	if b.err != nil {
 		return n, b.err

@@ -1,9 +1,13 @@
 package fetch
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -138,13 +142,13 @@ func (e *netError) Error() string {
 
 func (e *netError) Unwrap() error { return e.err }
 
-func newNetError(feed, method, host, key string, err error) error {
+func newNetError(feed, method, host string, red *Redactor, err error) error {
 	msg := err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg = ue.Err.Error()
 	}
-	return &netError{feed: feed, method: method, host: host, msg: redact(msg, key), err: err}
+	return &netError{feed: feed, method: method, host: host, msg: red.Redact(msg), err: err}
 }
 
 // redirectError is returned by CheckRedirect. NonRetriable stops azcore's
@@ -157,22 +161,200 @@ func (e *redirectError) Unwrap() error { return ErrRedirect }
 // NonRetriable marks the error as final for azcore's retry policy.
 func (e *redirectError) NonRetriable() {}
 
-const redacted = "[REDACTED]"
+// Redacted replaces every secret a Redactor finds.
+const Redacted = "[REDACTED]"
 
-// redact replaces every occurrence of key in s. An empty key changes nothing.
-func redact(s, key string) string {
-	if key == "" {
+// Redactor removes configured secrets from text that quotes a server or an
+// upstream library: error messages, response bodies, status records. It
+// replaces each secret, and its URL-encoded (query and path escaping) and
+// JSON-escaped forms (see jsonForms), with Redacted. A partial echo (a
+// secret cut short) is not recognized: redact text before cutting it.
+//
+// Build one with NewRedactor from every secret a feed request carries. A nil
+// *Redactor, or one built from no non-empty secret, changes nothing. It is
+// immutable and safe for concurrent use.
+type Redactor struct {
+	bforms [][]byte // distinct non-empty forms, longest first
+	maxLen int      // length of the longest form
+	rep    *strings.Replacer
+}
+
+// NewRedactor returns a Redactor for secrets; empty strings are ignored.
+func NewRedactor(secrets ...string) *Redactor {
+	var forms []string
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		for _, f := range append([]string{s, url.QueryEscape(s), url.PathEscape(s)}, jsonForms(s)...) {
+			if !slices.Contains(forms, f) {
+				forms = append(forms, f)
+			}
+		}
+	}
+	if len(forms) == 0 {
+		return nil
+	}
+	// Longest first: a form that contains another is replaced whole.
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(forms))
+	bforms := make([][]byte, len(forms))
+	for i, f := range forms {
+		pairs = append(pairs, f, Redacted)
+		bforms[i] = []byte(f)
+	}
+	return &Redactor{bforms: bforms, maxLen: len(forms[0]), rep: strings.NewReplacer(pairs...)}
+}
+
+// jsonForms returns s as the inside of a JSON string, as encoders write it:
+// with and without HTML escaping (& < > as \u0026 …), each with "/" as it
+// is and as "\/".
+func jsonForms(s string) []string {
+	var forms []string
+	for _, html := range []bool{false, true} {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(s) // a string always encodes
+		q := strings.TrimSuffix(b.String(), "\n")
+		q = q[1 : len(q)-1]
+		forms = append(forms, q, strings.ReplaceAll(q, "/", `\/`))
+	}
+	return forms
+}
+
+// Redact returns s with every secret replaced by Redacted.
+func (r *Redactor) Redact(s string) string {
+	if r == nil {
 		return s
 	}
-	return strings.ReplaceAll(s, key, redacted)
+	return r.rep.Replace(s)
+}
+
+// Err returns err with its message redacted: errors.Is and errors.As still
+// see the original chain through Unwrap. It returns err itself when err is
+// nil or its message holds no secret.
+func (r *Redactor) Err(err error) error {
+	if err == nil || r == nil {
+		return err
+	}
+	msg := err.Error()
+	if red := r.rep.Replace(msg); red != msg {
+		return &redactedError{msg: red, err: err}
+	}
+	return err
+}
+
+// redactedError carries a redacted message for an error whose own message
+// quotes a secret.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Reader returns a reader that streams rd with every secret replaced by
+// Redacted, holding back at most the length of the longest secret form
+// minus one byte so that a secret split across reads is still found. It
+// returns rd itself for a nil Redactor.
+func (r *Redactor) Reader(rd io.Reader) io.Reader {
+	if r == nil {
+		return rd
+	}
+	return &redactReader{red: r, src: rd}
+}
+
+// redactReader implements Redactor.Reader.
+type redactReader struct {
+	red  *Redactor
+	src  io.Reader
+	in   []byte // read from src, not yet scanned
+	out  []byte // redacted, not yet returned (a tail of obuf)
+	obuf []byte
+	next []int // scan's cache: next offset of each form in in
+	done bool  // src returned an error (kept in err)
+	err  error
+}
+
+func (rr *redactReader) Read(p []byte) (int, error) {
+	for len(rr.out) == 0 {
+		if rr.done && len(rr.in) == 0 {
+			return 0, rr.err
+		}
+		if !rr.done {
+			if rr.in == nil {
+				rr.in = make([]byte, 0, 32<<10+rr.red.maxLen)
+			}
+			n, err := rr.src.Read(rr.in[len(rr.in):cap(rr.in)])
+			rr.in = rr.in[:len(rr.in)+n]
+			if err != nil {
+				rr.done, rr.err = true, err
+			}
+			if n == 0 && err == nil {
+				return 0, nil // no progress: let the caller decide
+			}
+		}
+		rr.scan()
+	}
+	n := copy(p, rr.out)
+	rr.out = rr.out[n:]
+	return n, nil
+}
+
+// scan moves the bytes of in that can no longer be the start of a secret
+// to out, redacted. It searches each secret form at most once per byte
+// offset it passes (next caches the following occurrence of each form), so
+// it takes linear time whatever the payload.
+func (rr *redactReader) scan() {
+	limit := len(rr.in)
+	if !rr.done {
+		limit -= rr.red.maxLen - 1
+	}
+	forms := rr.red.bforms
+	if rr.next == nil {
+		rr.next = make([]int, len(forms))
+	}
+	const unknown = -2
+	for k := range rr.next {
+		rr.next[k] = unknown
+	}
+	out := rr.obuf[:0]
+	i := 0
+	for i < limit {
+		at, n := -1, 0
+		for k, f := range forms {
+			if j := rr.next[k]; j == unknown || (j >= 0 && j < i) {
+				if j = bytes.Index(rr.in[i:], f); j >= 0 {
+					j += i
+				}
+				rr.next[k] = j
+			}
+			// Longest forms come first: at a tie the longest wins.
+			if j := rr.next[k]; j >= 0 && (at < 0 || j < at) {
+				at, n = j, len(f)
+			}
+		}
+		if at < 0 || at >= limit {
+			out = append(out, rr.in[i:limit]...)
+			i = limit
+			break
+		}
+		out = append(out, rr.in[i:at]...)
+		out = append(out, Redacted...)
+		i = at + n
+	}
+	rr.out, rr.obuf = out, out
+	rr.in = rr.in[:copy(rr.in, rr.in[i:])]
 }
 
 // snippet turns an error body into at most snippetMax bytes of printable,
-// single-line, valid UTF-8 text with key redacted. The key is redacted
-// before and after cleaning, and before truncation, so neither the whole
-// key nor a cut-off prefix of it survives.
-func snippet(body []byte, key string) string {
-	s := redact(string(body), key)
+// single-line, valid UTF-8 text with the secrets redacted. They are redacted
+// before and after cleaning, and before truncation, so neither a whole
+// secret nor a cut-off prefix of it survives.
+func snippet(body []byte, red *Redactor) string {
+	s := red.Redact(string(body))
 	var b strings.Builder
 	space := false
 	for _, r := range s {
@@ -194,7 +376,7 @@ func snippet(body []byte, key string) string {
 			break
 		}
 	}
-	s = redact(b.String(), key)
+	s = red.Redact(b.String())
 	if len(s) <= snippetMax {
 		return s
 	}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -232,6 +233,10 @@ type Request struct {
 	// AuthKeyURL, when set, is where a key can be obtained (for example
 	// "https://auth.abuse.ch/"); it is mentioned in 401/403 errors.
 	AuthKeyURL string
+	// Secrets are the request's other credentials (a token in the URL or
+	// in a header a future source sends): like AuthKey, they are redacted
+	// from every error and from the payload Response.Body delivers.
+	Secrets []string
 	// ETag and LastModified are the validators of the previous run, sent
 	// as If-None-Match and If-Modified-Since.
 	ETag, LastModified string
@@ -243,6 +248,21 @@ type Request struct {
 	// "FEED_THREATFOX_CSV_MAX_BYTES"); an ErrTooLarge error tells the
 	// operator to raise it.
 	MaxBytesSetting string
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP address.
+func isLoopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return strings.EqualFold(host, "localhost") || (err == nil && ip.IsLoopback())
+}
+
+// redactor returns the Redactor of the request's secrets (nil when it has
+// none).
+func (r *Request) redactor() *Redactor {
+	if r.AuthKey == "" && len(r.Secrets) == 0 {
+		return nil
+	}
+	return NewRedactor(append([]string{r.AuthKey}, r.Secrets...)...)
 }
 
 // Validators are the cache validators of a response, persisted between
@@ -262,13 +282,15 @@ func (r *Request) SetValidators(v Validators) { r.ETag, r.LastModified = v.ETag,
 // a 200 body is passed through as is (an HTML error page included): the
 // parser judges it.
 //
-// Errors, each naming req.Feed and never containing req.AuthKey or the
-// URL's path and query: ErrNotModified on 304 (nil Response); *ConfigError
-// on 401/403 (never retried); *StatusError on any other non-2xx status once
-// retries are exhausted; ErrTooLarge (naming req.MaxBytesSetting),
-// ErrZipBomb or ErrArchive for a zip payload over the limits; ErrRedirect, ErrInvalidRequest, ErrEncoding;
-// otherwise a transport error wrapping the cause (context.DeadlineExceeded
-// when Options.Timeout expired).
+// Errors, each naming req.Feed and never containing req.AuthKey,
+// req.Secrets or the URL's path and query: ErrNotModified on 304 (nil
+// Response); *ConfigError on 401/403 (never retried); *StatusError on any
+// other non-2xx status once retries are exhausted; ErrTooLarge (naming
+// req.MaxBytesSetting), ErrZipBomb or ErrArchive for a zip payload over the
+// limits; ErrRedirect, ErrEncoding; ErrInvalidRequest, also for a request
+// that would send AuthKey or Secrets over plain http to a host that is not
+// loopback; otherwise a transport error wrapping the cause
+// (context.DeadlineExceeded when Options.Timeout expired).
 func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("fetch: %w: nil request", ErrInvalidRequest)
@@ -280,6 +302,10 @@ func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	u, err := url.Parse(req.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%s: %w: the URL must be an absolute http or https URL", feed, ErrInvalidRequest)
+	}
+	if u.Scheme == "http" && req.redactor() != nil && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("%s: %w: refusing to send the Auth-Key or another credential over plain http to %s; use https (plain http only to a loopback address)",
+			feed, ErrInvalidRequest, u.Host)
 	}
 	if req.MaxBytes < 0 {
 		return nil, fmt.Errorf("%s: %w: negative MaxBytes %d", feed, ErrInvalidRequest, req.MaxBytes)
@@ -311,7 +337,7 @@ func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
 func (c *Client) do(ctx context.Context, req *Request, feed, method string, u *url.URL) (*http.Response, error) {
 	preq, err := runtime.NewRequest(ctx, method, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", feed, ErrInvalidRequest, redact(err.Error(), req.AuthKey))
+		return nil, fmt.Errorf("%s: %w: %s", feed, ErrInvalidRequest, req.redactor().Redact(err.Error()))
 	}
 	runtime.SkipBodyDownload(preq)
 	attempts := 0
@@ -336,7 +362,7 @@ func (c *Client) do(ctx context.Context, req *Request, feed, method string, u *u
 	}
 	resp, err := c.pl.Do(preq)
 	if err != nil {
-		return nil, newNetError(feed, method, u.Host, req.AuthKey, err)
+		return nil, newNetError(feed, method, u.Host, req.redactor(), err)
 	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code <= 299:
@@ -354,7 +380,7 @@ func (c *Client) do(ctx context.Context, req *Request, feed, method string, u *u
 			Feed:       feed,
 			StatusCode: code,
 			Status:     statusText(resp),
-			Snippet:    snippet(b, req.AuthKey),
+			Snippet:    snippet(b, req.redactor()),
 			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	}

@@ -38,7 +38,7 @@ func (c *Client) spoolZip(r io.Reader, feed, host string, req *Request) (*member
 	n, err := io.Copy(f, io.LimitReader(r, limit+1))
 	if err != nil {
 		_ = cleanup()
-		return nil, fmt.Errorf("%s: read body from %s: %s", feed, host, redact(err.Error(), req.AuthKey))
+		return nil, fmt.Errorf("%s: read body from %s: %s", feed, host, req.redactor().Redact(err.Error()))
 	}
 	if n > limit {
 		_ = cleanup()
@@ -57,7 +57,7 @@ func (c *Client) spoolZip(r io.Reader, feed, host string, req *Request) (*member
 		_ = cleanup()
 		return nil, fmt.Errorf("%s: zip from %s: %w", feed, host, err)
 	}
-	c.logger.Debug("fetch zip spooled", "feed", feed, "host", host, "bytes", n, "member", name)
+	c.logger.Debug("fetch zip spooled", "feed", feed, "host", host, "bytes", n, "member", req.redactor().Redact(name))
 	return &member{ReadCloser: rc, name: name, cleanup: cleanup}, nil
 }
 

@@ -51,7 +51,7 @@ func FuzzSnippet(f *testing.F) {
 	f.Add(readFixture(f), "0123456789")
 	f.Add([]byte("key="+testKey+"\n\x00\xff"+strings.Repeat("é", 300)), testKey)
 	f.Fuzz(func(t *testing.T, body []byte, key string) {
-		s := snippet(body, key)
+		s := snippet(body, NewRedactor(key))
 		if len(s) > snippetMax {
 			t.Fatalf("snippet of %d bytes", len(s))
 		}

@@ -81,7 +81,12 @@ func (o *Options) lifetime(t ioc.Type) time.Duration {
 //     the default.
 //   - labels, deduplicated case-insensitively in this order: malware
 //     (printable name, else id), aliases, threat type, tags, source, r.Labels,
-//     opts.Labels, "port:N".
+//     opts.Labels, "port:N"; at most MaxLabels, each at most MaxLabelLen
+//     bytes. When there are more, aliases and tags are dropped first and
+//     TruncatedLabel is added (see the size limits).
+//   - the JSON encoding is at most MaxObjectSize bytes: over-long labels,
+//     external references and description are trimmed as the size limits
+//     document, and TruncatedLabel says so.
 //   - indicator_types: IndicatorType(r.ThreatType); kill_chain_phases:
 //     KillChainPhaseFor(r.ThreatType).
 //   - external_references: the source record (external_id r.ID, url
@@ -95,8 +100,9 @@ func (o *Options) lifetime(t ioc.Type) time.Duration {
 //     last seen is left out so that it does not change the Fingerprint).
 //
 // Errors: ErrUnsupportedType for a type without STIX mapping,
-// ErrInvalidIndicator for an empty or non-UTF-8 value or a time outside years
-// 1-9999, ErrUnknownTLP, and an *ioc.Rejection (ReasonLowConfidence) below
+// ErrInvalidIndicator for an empty or non-UTF-8 value, a time outside years
+// 1-9999 or an indicator larger than MaxObjectSize even when trimmed,
+// ErrUnknownTLP, and an *ioc.Rejection (ReasonLowConfidence) below
 // opts.MinConfidence.
 func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, error) {
 	if r == nil {
@@ -148,10 +154,11 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 
 	// One backing array for every []string of x; full slice expressions keep
 	// an append to one of them from overwriting the next.
-	n := 3 + len(r.MalwareAliases) + len(r.Tags) + len(r.Labels) + 5
+	n := len(r.MalwareAliases) + len(r.Tags) + len(r.Labels) + 5
 	if opts != nil {
 		n += len(opts.Labels)
 	}
+	n = 3 + min(n, MaxLabels)
 	strs := make([]string, 0, n)
 	strs = append(strs, IndicatorType(r.ThreatType), marking)
 	x.IndicatorTypes = strs[0:1:1]
@@ -161,7 +168,7 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 		x.Sources = strs[2:3:3]
 	}
 	start := len(strs)
-	strs = appendLabels(strs, start, o, r, opts)
+	strs, truncated := appendLabels(strs, start, o, r, opts)
 	if len(strs) > start {
 		x.Labels = strs[start:len(strs):len(strs)]
 	}
@@ -185,6 +192,9 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 	x.Pattern, x.Name, x.Description = all[:patEnd], all[patEnd:nameEnd], all[nameEnd:descEnd]
 	x.ID, x.CreatedByRef = all[descEnd:idEnd], all[idEnd:]
 	if err := check(x); err != nil {
+		return nil, err
+	}
+	if err := fit(x, truncated); err != nil {
 		return nil, err
 	}
 	return x, nil
@@ -229,45 +239,60 @@ func msUTC(t time.Time) time.Time {
 }
 
 // appendLabels appends the deduplicated labels of r to strs; strs[start:]
-// are the labels already added.
-func appendLabels(strs []string, start int, o ioc.Observable, r *ioc.Record, opts *Options) []string {
-	add := func(l string) {
+// are the labels already added. It keeps room for TruncatedLabel and puts
+// the feed's open-ended lists last in line: aliases and tags stop at
+// MaxLabels-1 minus the other labels (threat type, source, r.Labels,
+// opts.Labels, port), so that a record with thousands of tags keeps those.
+// It reports whether a label was dropped or cut to MaxLabelLen.
+func appendLabels(strs []string, start int, o ioc.Observable, r *ioc.Record, opts *Options) ([]string, bool) {
+	truncated := false
+	add := func(l string, limit int) {
 		if l = strings.TrimSpace(l); l == "" {
 			return
+		}
+		if len(l) > MaxLabelLen {
+			l, truncated = cut(l, MaxLabelLen), true
 		}
 		for _, have := range strs[start:] {
 			if strings.EqualFold(have, l) {
 				return
 			}
 		}
+		if len(strs)-start >= limit {
+			truncated = true
+			return
+		}
 		strs = append(strs, l)
 	}
+	var extra []string
+	if opts != nil {
+		extra = opts.Labels
+	}
+	all := MaxLabels - 1
+	open := max(all-3-len(r.Labels)-len(extra), 1) // aliases and tags
 	if r.MalwarePrintable != "" {
-		add(r.MalwarePrintable)
+		add(r.MalwarePrintable, all)
 	} else {
-		add(r.Malware)
+		add(r.Malware, all)
 	}
 	for _, l := range r.MalwareAliases {
-		add(l)
+		add(l, open)
 	}
-	add(r.ThreatType)
+	add(r.ThreatType, all)
 	for _, l := range r.Tags {
-		add(l)
+		add(l, open)
 	}
-	add(r.Source)
-	for _, l := range r.Labels {
-		add(l)
-	}
-	if opts != nil {
-		for _, l := range opts.Labels {
-			add(l)
+	add(r.Source, all)
+	for _, lists := range [][]string{r.Labels, extra} {
+		for _, l := range lists {
+			add(l, all)
 		}
 	}
 	if o.Port > 0 && o.Port <= 65535 {
 		var b [16]byte
-		add(string(appendInt(append(b[:0], "port:"...), o.Port)))
+		add(string(appendInt(append(b[:0], "port:"...), o.Port)), all)
 	}
-	return strs
+	return strs, truncated
 }
 
 // externalReferences returns the valid external references of r, or nil.

@@ -22,6 +22,11 @@ import (
 //   - object markings united, keeping only the most restrictive TLP;
 //   - the higher confidence, the earlier valid_from, the later valid_until;
 //   - revoked when either is (a revoked id is never re-activated);
+//   - the size limits applied (labels, external references, description
+//     trimmed to MaxObjectSize, TruncatedLabel added), old's items kept
+//     first, so that a long-lived indicator reaches a stable trimmed state;
+//     when cur's pattern and name alone exceed MaxObjectSize (NewIndicator
+//     refuses such an indicator) the result may too;
 //   - modified = now (at least old.Modified + 1ms) when the result differs
 //     from old in Fingerprint or in its validity window, else old.Modified.
 func Merge(old, cur *Indicator, now time.Time) *Indicator {
@@ -53,6 +58,7 @@ func Merge(old, cur *Indicator, now time.Time) *Indicator {
 	m.ValidFrom = earliest(old.ValidFrom, cur.ValidFrom)
 	m.ValidUntil = latest(old.ValidUntil, cur.ValidUntil)
 	m.Revoked = old.Revoked || cur.Revoked
+	_ = fit(&m, false) // only a pattern NewIndicator refuses makes it fail
 
 	m.Modified = old.Modified
 	if Fingerprint(&m) != Fingerprint(old) || !m.ValidFrom.Equal(old.ValidFrom) || !m.ValidUntil.Equal(old.ValidUntil) {
