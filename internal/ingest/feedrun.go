@@ -40,7 +40,9 @@ const conditionalMaxAge = 24 * time.Hour
 // ErrSkipped. The status record of the feed is updated either way.
 func (p *Pipeline) RunFeed(ctx context.Context, spec FeedSpec) (*Report, error) {
 	rep := &Report{Feed: spec.Config.Name, Start: p.now()}
-	err := p.runFeed(ctx, spec, rep)
+	// No secret reaches the report, the status record or the caller,
+	// whatever fetcher or parser quoted it.
+	err := fetch.NewRedactor(p.AuthKey).Err(p.runFeed(ctx, spec, rep))
 	rep.End = p.now()
 	rep.Elapsed = rep.End.Sub(rep.Start)
 	switch {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // BoltOptions configures a BoltStore. A nil *BoltOptions or a zero field
@@ -83,7 +84,7 @@ func OpenBolt(path string, opts *BoltOptions) (*BoltStore, error) {
 		timeout = time.Nanosecond
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is open in another feeds2sentinel process (waited %s); stop that process or point STATE_FILE (or F2S_DATA_DIR) elsewhere", ErrLocked, path, timeout)
 	}
 	if err != nil {
@@ -149,7 +150,7 @@ func (s *BoltStore) tx(ctx context.Context, write bool, fn func(*bolt.Tx) error)
 	} else {
 		err = s.db.View(fn)
 	}
-	if errors.Is(err, bolt.ErrDatabaseReadOnly) {
+	if errors.Is(err, bolterrors.ErrDatabaseReadOnly) {
 		return fmt.Errorf("state: %s is open read-only: %w", s.path, err)
 	}
 	return err
