@@ -189,6 +189,7 @@ func (d *deps) openQueue() error {
 		return fmt.Errorf("queue.OpenSpool: %w", err)
 	}
 	d.spool = sp
+	d.closers = append(d.closers, sp.Close)
 	return nil
 }
 

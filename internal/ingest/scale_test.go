@@ -86,7 +86,7 @@ func (e *scaleEnv) open(tb testing.TB) {
 		TempDir: e.dir, Now: func() time.Time { return scaleNow }, Logger: slog.New(slog.DiscardHandler)}
 }
 
-func (e *scaleEnv) close() { e.store.Close() }
+func (e *scaleEnv) close() { e.store.Close(); e.spool.Close() }
 
 // run runs the feed once and returns its report.
 func (e *scaleEnv) run(tb testing.TB) *ingest.Report {

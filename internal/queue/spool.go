@@ -46,7 +46,18 @@ type SpoolOptions struct {
 	// (renames are atomic) but not a power loss or OS crash. For tests and
 	// throwaway runs.
 	NoSync bool
+	// LockTimeout is how long OpenSpool waits for another process that
+	// has the directory open to close it before it refuses (ErrLocked).
+	// Zero means 2s; a negative value refuses at once.
+	LockTimeout time.Duration
 }
+
+// ErrLocked is returned (wrapped) by OpenSpool when another process has
+// the spool open.
+var ErrLocked = errors.New("queue: spool in use by another process")
+
+// errLocked is what lockFile returns when the lock is held elsewhere.
+var errLocked = errors.New("locked")
 
 // Spool is a durable local queue in a directory, with the delivery contract
 // of a Service Bus queue: at-least-once delivery under a lease, redelivery
@@ -82,6 +93,8 @@ type Spool struct {
 	logger   *slog.Logger
 	noSync   bool
 
+	lockf *os.File // dir/lock, held open and flocked until Close
+
 	mu    sync.Mutex
 	index map[Kind]map[string]*envelope // by MessageID
 	ready readyHeap
@@ -116,8 +129,12 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 		}
 		s.noSync = opts.NoSync
 	}
+	if err := s.takeLock(opts); err != nil {
+		return nil, err
+	}
 	for _, k := range PossibleKindValues() {
 		if err := s.load(k); err != nil {
+			s.lockf.Close()
 			return nil, err
 		}
 	}
@@ -147,9 +164,44 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.recoverInflight(true); err != nil {
+		s.lockf.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// takeLock locks dir/lock so that no other process opens the spool while
+// this one has it.
+func (s *Spool) takeLock(opts *SpoolOptions) error {
+	timeout := 2 * time.Second
+	if opts != nil && opts.LockTimeout != 0 {
+		timeout = max(opts.LockTimeout, 0)
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	f, err := lockFile(filepath.Join(s.dir, "lock"), timeout)
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("%w: %s is open in another feeds2sentinel process (waited %s); stop that process or point F2S_DATA_DIR elsewhere", ErrLocked, s.dir, timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: lock: %w", err)
+	}
+	s.lockf = f
+	return nil
+}
+
+// Close releases the spool: another process may open the directory then.
+// The spool must not be used after Close.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lockf == nil {
+		return nil
+	}
+	err := s.lockf.Close()
+	s.lockf = nil
+	return err
 }
 
 func (s *Spool) path(k Kind, id string) string {
