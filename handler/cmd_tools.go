@@ -203,7 +203,13 @@ type queueCounts struct {
 	Parked       int `json:"parked"`
 }
 
-func statusDoc(ctx context.Context, cfg *config.Config, store state.Store) (*statusDocument, error) {
+// statusStore is the state a status document reads.
+type statusStore interface {
+	state.Statuses
+	state.Counters
+}
+
+func statusDoc(ctx context.Context, cfg *config.Config, store statusStore) (*statusDocument, error) {
 	sts, err := store.FeedStatuses(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read feed status: %w", err)

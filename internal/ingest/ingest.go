@@ -32,12 +32,21 @@ type Uploader interface {
 	Upload(ctx context.Context, objects []json.RawMessage) (*sentinel.Result, error)
 }
 
+// StateStore is the state a feed run or a submission reads and writes: the
+// indicator memory, the fetch cursors and the run statuses.
+// *state.BoltStore and *state.TableStore implement it.
+type StateStore interface {
+	state.Indicators
+	state.Cursors
+	state.Statuses
+}
+
 // Pipeline is everything a feed run needs. The zero value is not usable:
 // Fetcher, Publisher and Store are required.
 type Pipeline struct {
 	Fetcher   Fetcher
 	Publisher queue.Publisher
-	Store     state.Store
+	Store     StateStore
 	// Policy is the reserved-range and allowlist policy; nil = built-in.
 	Policy *ioc.Policy
 	// AuthKey is the abuse.ch Auth-Key ("" = none).

@@ -31,7 +31,7 @@ type Uploads struct {
 	Uploader Uploader
 	Parker   Parker
 	// Store receives the uploader counters (nil = not recorded).
-	Store state.Store
+	Store state.Counters
 	// MaxDeliveryCount is the queue's maximum delivery count: a failure on
 	// that delivery is counted as dead-lettered (0 = 10).
 	MaxDeliveryCount int
@@ -152,10 +152,15 @@ func (u *Uploads) record(ctx context.Context, d state.UploaderStats, err error) 
 	}
 }
 
-// clientStats reads the uploader's own counters when it keeps them
-// (*sentinel.Client does).
+// StatsReporter is an Uploader that keeps its own counters (throttling,
+// retries) for the uploader stats. *sentinel.Client implements it.
+type StatsReporter interface {
+	Stats() sentinel.Stats
+}
+
+// clientStats reads the uploader's own counters when it keeps them.
 func (u *Uploads) clientStats() sentinel.Stats {
-	if c, ok := u.Uploader.(interface{ Stats() sentinel.Stats }); ok {
+	if c, ok := u.Uploader.(StatsReporter); ok {
 		return c.Stats()
 	}
 	return sentinel.Stats{}
