@@ -237,9 +237,6 @@ const (
 	MaxMergedLabels = 64
 )
 
-// errLabels is wrapped by every label error.
-var errLabels = errors.New("labels")
-
 // cleanLabels checks and cleans submitted labels in linear time: at most
 // MaxLabels, each at most MaxLabelLen bytes of valid UTF-8 without control
 // characters (NUL, newlines) after trimming; invisible format characters
