@@ -145,6 +145,10 @@ func FuzzExtract(f *testing.F) {
 		f.Add(c.text)
 	}
 	f.Add("hxxps[:]//evil[.]com/a_(b)) [x](y) 1.2.3.4:5 [::1]:2 a@b[.]cc")
+	for _, h := range hostileTexts { // issue 12: inputs that were quadratic
+		f.Add(hostile(h.unit, 512))
+	}
+	f.Add("-evil.com evil-.com http://evil.top/a\u202egpj.exe " + strings.Repeat("a", 65) + "@evil.com")
 	f.Fuzz(func(t *testing.T, text string) {
 		for _, c := range Extract(text) {
 			if c.Offset < 0 || c.Offset+len(c.Raw) > len(text) || text[c.Offset:c.Offset+len(c.Raw)] != c.Raw {
