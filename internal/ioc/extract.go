@@ -52,6 +52,12 @@ func ExtractContext(ctx context.Context, text string) ([]Candidate, error) {
 		text = text[:MaxExtractLen]
 	}
 	x := extractor{text: text}
+	return x.run(ctx)
+}
+
+// run is ExtractContext over x.text.
+func (x *extractor) run(ctx context.Context) ([]Candidate, error) {
+	text := x.text
 	var (
 		out  []Candidate
 		seen = make(map[string]bool)
@@ -62,17 +68,9 @@ func ExtractContext(ctx context.Context, text string) ([]Candidate, error) {
 				return out, err
 			}
 		}
-		m := extractRe.FindStringSubmatchIndex(text[pos:])
-		if m == nil {
+		start, end, kind := x.next(pos)
+		if kind == 0 {
 			break
-		}
-		start, end := pos+m[0], pos+m[1]
-		kind := 0
-		for k := 1; 2*k < len(m); k++ {
-			if m[2*k] >= 0 {
-				kind = k
-				break
-			}
 		}
 		c, cend, ok := x.classify(kind, start, end)
 		if !ok && kind == kindHash && end < len(text) && strings.IndexByte(".[({\\", text[end]) >= 0 {
@@ -111,11 +109,60 @@ const (
 
 // extractor holds the text being scanned and remembers where the current
 // run of URL characters ends, so that the path after each domain in a run
-// is not scanned again (which would be quadratic).
+// is not scanned again (which would be quadratic), and where the next
+// at-sign is.
 type extractor struct {
 	text             string
-	runFrom, runStop int // text[runFrom:runStop] has no URL stop character
+	runFrom, runStop int  // text[runFrom:runStop] has no URL stop character
+	atPos            int  // where the next at token is (> len(text): none)
+	atKnown          bool // atPos is known for the current position
+	fullOnly         bool // tests: never use noEmailRe
 }
+
+// next returns the leftmost-first match of extractRe in text[pos:] as
+// offsets in text and the kind of its alternative (0: none). Far from an
+// at token no email can match, so it first tries noEmailRe, whose Pike VM
+// carries fewer threads (the email local part may be 64 bytes long).
+func (x *extractor) next(pos int) (start, end, kind int) {
+	if !x.atKnown || pos > x.atPos {
+		x.atPos, x.atKnown = len(x.text)+maxLocalLen+1, true
+		if loc := atRe.FindStringIndex(x.text[pos:]); loc != nil {
+			x.atPos = pos + loc[0]
+		}
+	}
+	if pos+maxLocalLen < x.atPos && !x.fullOnly {
+		m := noEmailRe.FindStringSubmatchIndex(x.text[pos:])
+		if m == nil && x.atPos > len(x.text) {
+			return 0, 0, 0
+		}
+		// An email match starts at most maxLocalLen bytes before its at
+		// token: a match that starts earlier is extractRe's as well.
+		if m != nil && pos+m[0]+maxLocalLen < x.atPos {
+			return pos + m[0], pos + m[1], matchKind(m, noEmailKinds[:])
+		}
+	}
+	m := extractRe.FindStringSubmatchIndex(x.text[pos:])
+	if m == nil {
+		return 0, 0, 0
+	}
+	return pos + m[0], pos + m[1], matchKind(m, allKinds[:])
+}
+
+// matchKind returns kinds[k-1] for the first group k that matched.
+func matchKind(m []int, kinds []int) int {
+	for k := 1; 2*k < len(m); k++ {
+		if m[2*k] >= 0 {
+			return kinds[k-1]
+		}
+	}
+	return 0
+}
+
+// The groups of extractRe and of noEmailRe, as kinds.
+var (
+	allKinds     = [...]int{kindURL, kindEmail, kindIPv6Bracketed, kindIPv4, kindIPv6, kindHash, kindDomain}
+	noEmailKinds = [...]int{kindURL, kindIPv6Bracketed, kindIPv4, kindIPv6, kindHash, kindDomain}
+)
 
 // urlRunEnd returns the index of the first character at or after i that
 // ends a URL written in text (white space, control, quotes, <>|), or
@@ -155,17 +202,22 @@ const (
 	reScheme = `(?:h[xt][xt]ps?|f[xt]ps?|sftp|wss?|tcp|udp)`
 	reSep    = `(?:://|\[://\]|\[:\]//|\[:/\]/)`
 	reURL    = reScheme + reSep + "[^\\s<>\"'`|\\p{Z}\\p{Cc}]+"
-	reEmail  = `[a-z0-9._%+-]{1,64}` + reAt + reDomain // RFC 5321: local part <= 64
+	reEmail  = `[a-z0-9._%+-]{1,64}` + reAt + reDomain // RFC 5321: local part <= 64 (maxLocalLen)
 	reIPv4   = `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}(?:(?::|\[:\])\d{1,5})?(?:/\d{1,2}\b)?`
 	reIPv6   = `[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:(?:\.\d{1,3}){3})?(?:/\d{1,3}\b)?`
 	reIPv6B  = `\[[0-9a-f:.]{2,}\](?::\d{1,5})?`
 	reHash   = `[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32}`
 )
 
-// extractRe, domainPrefixRe and atRe are compiled once; a Regexp is safe for
+// maxLocalLen is the longest email local part reEmail takes.
+const maxLocalLen = 64
+
+// extractRe, noEmailRe, domainPrefixRe and atRe are compiled once; a Regexp is safe for
 // concurrent use and never modified.
 var (
 	extractRe = regexp.MustCompile(`(?i)(` + reURL + `)|(` + reEmail + `)|(` + reIPv6B + `)|(` +
+		reIPv4 + `)|(` + reIPv6 + `)|(` + reHash + `)|(` + reDomain + `)`)
+	noEmailRe = regexp.MustCompile(`(?i)(` + reURL + `)|(` + reIPv6B + `)|(` +
 		reIPv4 + `)|(` + reIPv6 + `)|(` + reHash + `)|(` + reDomain + `)`)
 	domainPrefixRe = regexp.MustCompile(`^(?i:` + reDomain + `)`)
 	atRe           = regexp.MustCompile(`(?i)` + reAt)

@@ -108,3 +108,26 @@ func TestExtractBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestExtractShortcut checks that trying noEmailRe far from an at sign
+// finds what extractRe alone finds.
+func TestExtractShortcut(t *testing.T) {
+	t.Parallel()
+	texts := []string{"a@b.com x 1.2.3.4 " + strings.Repeat("y", 70) + " c[@]d.com 5.6.7.8",
+		strings.Repeat("1.", 100) + "x@evil.com", strings.Repeat("a", 63) + "@evil.com"}
+	for _, c := range readCorpus(t) {
+		texts = append(texts, c.text)
+	}
+	for _, h := range hostileTexts {
+		texts = append(texts, hostile(h.unit, 4096)+" user@evil.com "+hostile(h.unit, 200))
+	}
+	for _, text := range texts {
+		fast := extractor{text: text}
+		full := extractor{text: text, fullOnly: true}
+		got, _ := fast.run(context.Background())
+		want, _ := full.run(context.Background())
+		if !slices.Equal(got, want) {
+			t.Errorf("text %.60q: shortcut %v, extractRe alone %v", text, got, want)
+		}
+	}
+}

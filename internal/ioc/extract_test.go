@@ -1,6 +1,7 @@
 package ioc
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,8 +139,9 @@ func TestExtract(t *testing.T) {
 	}
 }
 
-// FuzzExtract checks that Extract never panics, that every candidate's Raw
-// is the input at Offset and that every candidate normalizes.
+// FuzzExtract checks that Extract never panics, that it finds what
+// extractRe alone finds, that every candidate's Raw is the input at Offset
+// and that every candidate normalizes.
 func FuzzExtract(f *testing.F) {
 	for _, c := range readCorpus(f) {
 		f.Add(c.text)
@@ -150,7 +152,12 @@ func FuzzExtract(f *testing.F) {
 	}
 	f.Add("-evil.com evil-.com http://evil.top/a\u202egpj.exe " + strings.Repeat("a", 65) + "@evil.com")
 	f.Fuzz(func(t *testing.T, text string) {
-		for _, c := range Extract(text) {
+		got := Extract(text)
+		full := extractor{text: text, fullOnly: true}
+		if want, _ := full.run(context.Background()); !slices.Equal(got, want) {
+			t.Fatalf("Extract = %v, extractRe alone %v", got, want)
+		}
+		for _, c := range got {
 			if c.Offset < 0 || c.Offset+len(c.Raw) > len(text) || text[c.Offset:c.Offset+len(c.Raw)] != c.Raw {
 				t.Fatalf("candidate %+v is not text[Offset:]", c)
 			}
