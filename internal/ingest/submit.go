@@ -9,6 +9,8 @@ import (
 	"mime"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
@@ -331,7 +333,10 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	if source == "" {
 		source = "manual"
 	}
-	if len(source) > 100 || strings.IndexFunc(source, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0 {
+	// The source becomes a label and the identity's name: no control or
+	// invisible format characters (U+202E would reverse what is shown).
+	if len(source) > 100 || !utf8.ValidString(source) ||
+		strings.IndexFunc(source, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Cf, c) }) >= 0 {
 		return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source", Message: "source must be at most 100 printable characters"}
 	}
 	for _, f := range s.Reserved {

@@ -45,6 +45,8 @@ func TestSubmitRefusals(t *testing.T) {
 			`{"labels":[` + quoted("l", 3000) + `],"indicators":[` + quoted("evil", 3000) + `]}`, 413, "too_many_labels"},
 		{"NUL in a request label", "application/json", `{"labels":["a\u0000b"],"indicators":["evil.top"]}`, 400, "bad_labels"},
 		{"long request label", "application/json", `{"labels":["` + strings.Repeat("x", 65) + `"],"indicators":["evil.top"]}`, 400, "bad_labels"},
+		{"bidi override in the source", "application/json", `{"source":"case\u202e24","indicators":["evil.top"]}`, 400, "bad_source"},
+		{"NUL in the source", "application/json", `{"source":"case\u0000","indicators":["evil.top"]}`, 400, "bad_source"},
 		{"lifetime beyond the cap", "application/json", `{"lifetime":"100000d","indicators":["evil.top"]}`, 400, "bad_lifetime"},
 		{"lifetime of 5 years and a day", "application/json", `{"lifetime":"1826d","indicators":["evil.top"]}`, 400, "bad_lifetime"},
 	}
