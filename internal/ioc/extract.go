@@ -73,7 +73,7 @@ func (x *extractor) run(ctx context.Context) ([]Candidate, error) {
 			break
 		}
 		c, cend, ok := x.classify(kind, start, end)
-		if !ok && kind == kindHash && end < len(text) && strings.IndexByte(".[({\\", text[end]) >= 0 {
+		if !ok && kind == kindHash && domainMayStart(text, start) {
 			// A hex run followed by ".evil.com" is a subdomain label. The
 			// window bounds the work per hash match (a domain is short).
 			w := text[start:min(len(text), start+maxDomainText+1)]
@@ -206,7 +206,9 @@ const (
 	reIPv4   = `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}(?:(?::|\[:\])\d{1,5})?(?:/\d{1,2}\b)?`
 	reIPv6   = `[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:(?:\.\d{1,3}){3})?(?:/\d{1,3}\b)?`
 	reIPv6B  = `\[[0-9a-f:.]{2,}\](?::\d{1,5})?`
-	reHash   = `[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32}`
+	// A hash starts at a word boundary (classify refuses any other start):
+	// without \b every byte of a hex run starts 4 bounded-repeat threads.
+	reHash = `\b(?:[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})`
 )
 
 // maxLocalLen is the longest email local part reEmail takes.
@@ -323,8 +325,7 @@ func (x *extractor) domainCandidate(start, end int) (Candidate, int, bool) {
 	if end-start > maxDomainText {
 		return Candidate{}, 0, false
 	}
-	switch p := prevRune(text, start); {
-	case isLabelRune(p), p == '.', p == '/', p == '\\', p == '@', p == '$', p == '%', p == '&':
+	if !domainMayStart(text, start) {
 		return Candidate{}, 0, false
 	}
 	for !plausibleDomain(text, start, end, false) {
@@ -353,6 +354,16 @@ func (x *extractor) domainCandidate(start, end int) (Candidate, int, bool) {
 		return Candidate{Raw: raw, Type: TypeURL, Offset: start}, start + len(raw), true
 	}
 	return Candidate{Raw: text[start:end], Type: TypeDomain, Offset: start}, end, true
+}
+
+// domainMayStart reports whether a domain may start at text[start]: not
+// inside a word, a dotted name, a path or a variable.
+func domainMayStart(text string, start int) bool {
+	switch p := prevRune(text, start); {
+	case isLabelRune(p), p == '.', p == '/', p == '\\', p == '@', p == '$', p == '%', p == '&':
+		return false
+	}
+	return true
 }
 
 // plausibleDomain reports whether text[start:end] is a domain worth

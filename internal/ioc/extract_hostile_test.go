@@ -97,6 +97,8 @@ func TestExtractBounds(t *testing.T) {
 		{"domain path markdown", "[x](evil.com/a](evil.com/b)", []string{"url http://evil.com/a", "url http://evil.com/b"}},
 		{"long domain", strings.Repeat("ab.", 400) + "com", nil},
 		{"hex subdomain", "d41d8cd98f00b204e9800998ecf8427e.evil.com", []string{"domain d41d8cd98f00b204e9800998ecf8427e.evil.com"}},
+		{"hex label longer than a hash", "d41d8cd98f00b204e9800998ecf8427e1.evil.com", []string{"domain d41d8cd98f00b204e9800998ecf8427e1.evil.com"}},
+		{"hash after a word", "x" + strings.Repeat("d41d8cd98f00b204e9800998ecf8427e", 2) + " evil.com", []string{"domain evil.com"}},
 		{"version after spaces", "version" + strings.Repeat(" ", 20) + "1.2.3.4", []string{"ipv4 1.2.3.4"}},
 	}
 	for _, tc := range cases {
