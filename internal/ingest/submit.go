@@ -135,7 +135,6 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 	r := p.newRun(spec, now)
 	resp := &SubmitResponse{Source: spec.Config.Name, DryRun: req.DryRun}
 	keys := make([]string, len(items)) // the result's indicator key, "" if rejected
-	labels := labelSets{}
 	for i := range items {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -156,7 +155,7 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 				it.err = r.vouch(&it.rec, ind)
 			}
 			if it.err == nil {
-				it.err = labels.add(ind)
+				it.err = checkMergedLabels(r.byKey[ind.Observable.Key()], ind)
 			}
 			if it.err == nil {
 				res.Status, res.ID, res.Value, res.Type = "accepted", ind.ID, ind.Observable.Value, string(ind.Observable.Type)
@@ -282,35 +281,25 @@ func checkValidUntil(t, now time.Time) error {
 	return nil
 }
 
-// labelSets tracks, per indicator key, the labels (lower-cased) the
-// submission has given it, so that repeated IOCs cannot pile up labels
-// without bound when they are merged.
-type labelSets map[string]map[string]bool
-
-// add records ind's labels and refuses them when ind's indicator would
-// carry more than MaxMergedLabels.
-func (ls labelSets) add(ind *stix.Indicator) error {
-	key := ind.Observable.Key()
-	set := ls[key]
-	if set == nil {
-		set = make(map[string]bool, len(ind.Labels))
+// checkMergedLabels refuses ind when merging it into old, an earlier item
+// of the submission with the same IOC (nil if none), would give the
+// indicator more than MaxMergedLabels labels: repeated IOCs must not pile
+// up labels without bound. Its time is linear in the labels.
+func checkMergedLabels(old, ind *stix.Indicator) error {
+	if old == nil {
+		return nil
 	}
-	var added []string
+	set := make(map[string]bool, len(old.Labels)+len(ind.Labels))
+	for _, l := range old.Labels {
+		set[strings.ToLower(l)] = true
+	}
 	for _, l := range ind.Labels {
-		k := strings.ToLower(l)
-		if !set[k] {
-			set[k] = true
-			added = append(added, k)
-		}
+		set[strings.ToLower(l)] = true
 	}
 	if len(set) > MaxMergedLabels {
-		for _, k := range added {
-			delete(set, k)
-		}
 		return &ioc.Rejection{Reason: ioc.ReasonInvalid,
 			Detail: fmt.Sprintf("this IOC would carry more than %d labels across the submission's items", MaxMergedLabels)}
 	}
-	ls[key] = set
 	return nil
 }
 
