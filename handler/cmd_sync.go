@@ -161,8 +161,8 @@ func printSummary(w io.Writer, reports []*ingest.Report, dr ingest.DrainResult, 
 	tw.Flush()
 	if d.spool != nil {
 		ready, inflight, dead, parked := d.spool.Counts()
-		fmt.Fprintf(w, "\nupload: %d batches, %d objects accepted, %d records rejected, %d parked, %d dead-lettered; spool now: %d ready, %d in flight, %d dead-lettered, %d parked\n",
-			dr.Messages, dr.Uploaded, dr.Rejected, dr.Parked, dr.DeadLettered, ready, inflight, dead, parked)
+		fmt.Fprintf(w, "\nupload: %d batches, %d objects accepted, %d records rejected, %d parked, %d dead-lettered; spool now: %d ready, %d in flight, %d dead-lettered, %d parked, %d corrupt\n",
+			dr.Messages, dr.Uploaded, dr.Rejected, dr.Parked, dr.DeadLettered, ready, inflight, dead, parked, d.spool.Corrupt())
 	}
 	if d.bundle != nil {
 		fmt.Fprintf(w, "bundle: %s/bundle.json holds %d STIX objects\n", d.cfg.DataDir, d.bundle.Len())

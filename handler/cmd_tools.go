@@ -170,7 +170,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 	if d.spool != nil {
 		r, i, dl, p := d.spool.Counts()
-		doc.Queue = &queueCounts{Ready: r, InFlight: i, DeadLettered: dl, Parked: p}
+		doc.Queue = &queueCounts{Ready: r, InFlight: i, DeadLettered: dl, Parked: p, Corrupt: d.spool.Corrupt()}
 	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(doc, "", "  ")
@@ -201,6 +201,7 @@ type queueCounts struct {
 	InFlight     int `json:"in_flight"`
 	DeadLettered int `json:"dead_lettered"`
 	Parked       int `json:"parked"`
+	Corrupt      int `json:"corrupt"` // unreadable files moved to the spool's corrupt/ folder
 }
 
 // statusStore is the state a status document reads.
@@ -260,7 +261,7 @@ func printStatus(w io.Writer, doc *statusDocument) {
 	fmt.Fprintf(w, "\nuploader: %d batches, %d objects, %d records rejected, %d throttled (429), %d retries, %d dead-lettered, %d parked; last success %s\n",
 		u.Batches, u.Objects, u.Rejected, u.Throttled, u.Retries, u.DeadLettered, u.Parked, last)
 	if doc.Queue != nil {
-		fmt.Fprintf(w, "local spool: %d ready, %d in flight, %d dead-lettered, %d parked\n", doc.Queue.Ready, doc.Queue.InFlight, doc.Queue.DeadLettered, doc.Queue.Parked)
+		fmt.Fprintf(w, "local spool: %d ready, %d in flight, %d dead-lettered, %d parked, %d corrupt\n", doc.Queue.Ready, doc.Queue.InFlight, doc.Queue.DeadLettered, doc.Queue.Parked, doc.Queue.Corrupt)
 	}
 }
 

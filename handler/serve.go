@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
@@ -50,9 +51,34 @@ func cmdServe(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "addr", addr, "functions", len(app.Functions()))
+	read, write := serverTimeouts(cfg)
+	logger.Info("serving", "addr", addr, "functions", len(app.Functions()),
+		"read_timeout", read.String(), "write_timeout", write.String(), "max_concurrent_submissions", maxConcurrentSubmissions)
 	serving = true // Serve owns the listener now
-	return invoke.Serve(ctx, invoke.ServeOptions{Listener: ln, Handler: mux, Logger: logger})
+	return invoke.Serve(ctx, invoke.ServeOptions{Listener: ln, Handler: mux, Logger: logger,
+		ReadTimeout: read, WriteTimeout: write})
+}
+
+// Limits of the HTTP server that keep slow or many clients from holding
+// connections and memory.
+const (
+	// slowLinkRate is the slowest upload, in bytes per second, that can
+	// still send a SUBMIT_MAX_BYTES body within the read timeout.
+	slowLinkRate = 64 << 10
+	// maxConcurrentSubmissions is how many submissions one instance
+	// handles at once; more are answered 503 with Retry-After.
+	maxConcurrentSubmissions = 4
+	// submitRetryAfter is the Retry-After of that 503, in seconds.
+	submitRetryAfter = 5
+)
+
+// serverTimeouts returns the read timeout (30 s plus the time to receive
+// the largest allowed body at slowLinkRate) and the write timeout (the read
+// timeout plus the invocation deadline plus 30 s to answer).
+func serverTimeouts(cfg *config.Config) (read, write time.Duration) {
+	read = 30*time.Second + time.Duration(cfg.Submit.MaxBytes/slowLinkRate)*time.Second
+	write = read + cfg.InvocationTimeout + 30*time.Second
+	return read, write
 }
 
 // routes registers one handler per app.Function at the path the host calls.
@@ -63,6 +89,7 @@ func routes(d *deps) (*http.ServeMux, error) {
 		return nil, err
 	}
 	hopts := &invoke.HandlerOptions{Logger: d.logger, Timeout: d.cfg.InvocationTimeout}
+	slots := make(chan struct{}, maxConcurrentSubmissions)
 	for _, fn := range app.Functions() {
 		switch fn.Trigger {
 		case app.TriggerTimer:
@@ -72,7 +99,7 @@ func routes(d *deps) (*http.ServeMux, error) {
 		case app.TriggerHTTP:
 			switch fn.Name {
 			case app.FunctionSubmit:
-				mux.Handle(fn.Path(), submitHandler(d))
+				mux.Handle(fn.Path(), submitHandler(d, slots))
 			case app.FunctionStatus:
 				mux.Handle(fn.Path(), statusHandler(d))
 			default:
@@ -172,13 +199,27 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
-func submitHandler(d *deps) http.Handler {
+// submitHandler serves POST /api/indicators. slots bounds the submissions
+// in progress: when it is full the request is answered 503 with
+// Retry-After before its body is read.
+func submitHandler(d *deps, slots chan struct{}) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 			return
 		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			w.Header().Set("Retry-After", strconv.Itoa(submitRetryAfter))
+			writeError(w, http.StatusServiceUnavailable, "busy",
+				fmt.Sprintf("%d submissions are already in progress on this instance; retry after %d seconds", cap(slots), submitRetryAfter))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d.cfg.InvocationTimeout)
+		defer cancel()
 		max := d.cfg.Submit.MaxBytes
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 		if err != nil {
@@ -197,7 +238,7 @@ func submitHandler(d *deps) http.Handler {
 				return
 			}
 		}
-		resp, err := d.submissions().Submit(r.Context(), ingest.SubmitRequest{
+		resp, err := d.submissions().Submit(ctx, ingest.SubmitRequest{
 			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
 			Principal: clientPrincipal(r, d.cfg.Submit.TrustPrincipalHeader),
 		})
@@ -205,6 +246,13 @@ func submitHandler(d *deps) http.Handler {
 		switch {
 		case errors.As(err, &se):
 			writeError(w, se.Status, se.Code, se.Message)
+		case r.Context().Err() != nil:
+			// The client has gone: nobody reads an answer.
+			d.logger.Info("submission abandoned by the client", "error", err)
+		case errors.Is(err, context.DeadlineExceeded):
+			d.logger.Warn("submission timed out", "error", err, "timeout", d.cfg.InvocationTimeout.String())
+			writeError(w, http.StatusServiceUnavailable, "timeout",
+				"the submission took longer than the invocation timeout and may be queued only in part; send it again in smaller parts (re-sending is safe: indicator ids are deterministic)")
 		case err != nil:
 			d.logger.Error("submission failed", "error", err)
 			writeError(w, http.StatusServiceUnavailable, "enqueue_failed",

@@ -259,7 +259,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		MaxBytes:   int64(r.intRange("SUBMIT_MAX_BYTES", 5<<20, 1024, 100<<20)),
 		MaxItems:   r.intRange("SUBMIT_MAX_ITEMS", 10000, 1, 100000),
 		Confidence: r.intRange("MANUAL_CONFIDENCE", 70, 0, 100),
-		Lifetime:   r.duration("MANUAL_LIFETIME", 30*24*time.Hour),
+		Lifetime:   r.lifetime("MANUAL_LIFETIME", 30*24*time.Hour),
 		Source:     r.str("MANUAL_SOURCE", "manual"),
 
 		TrustPrincipalHeader: r.boolean("TRUST_CLIENT_PRINCIPAL_HEADER", false),
@@ -491,7 +491,7 @@ func (r *reader) feed(f Feed) Feed {
 		f.Days = r.intRange(s("DAYS"), f.Days, 1, 7)
 	}
 	for suffix, types := range lifetimeTypes() {
-		d := r.duration(s("LIFETIME_"+suffix), 0)
+		d := r.lifetime(s("LIFETIME_"+suffix), 0)
 		if d == 0 {
 			continue
 		}
@@ -515,12 +515,27 @@ func (r *reader) feed(f Feed) Feed {
 	return f
 }
 
+// MaxLifetime is the longest indicator lifetime a setting or a submission
+// may give, and how far ahead a submitted valid_until may be: 5 years.
+const MaxLifetime = 1825 * 24 * time.Hour
+
+// lifetime reads an indicator lifetime: a positive duration of at most
+// MaxLifetime.
+func (r *reader) lifetime(name string, def time.Duration) time.Duration {
+	d := r.duration(name, def)
+	if d > MaxLifetime {
+		r.fail(name, r.str(name, ""), "a lifetime of at most 1825d (5 years)")
+		return def
+	}
+	return d
+}
+
 // ParseDuration is time.ParseDuration plus a "d" (24h) unit: "14d", "1d12h".
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		days, err := strconv.Atoi(s[:i])
-		if err != nil {
+		if err != nil || days < 0 || days > 100000 {
 			return 0, fmt.Errorf("duration %q: bad day count", s)
 		}
 		rest := time.Duration(0)

@@ -41,6 +41,9 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"FEED_URLHAUS_SCHEDULE": "*/5 * * * *"}, ModeLocal, []string{"FEED_URLHAUS_SCHEDULE", "6-field"}},
 		{map[string]string{"FEED_THREATFOX_CONFIDENCE": "150"}, ModeLocal, []string{"FEED_THREATFOX_CONFIDENCE", "0 to 100"}},
 		{map[string]string{"FEED_THREATFOX_LIFETIME_IP": "forever"}, ModeLocal, []string{"FEED_THREATFOX_LIFETIME_IP", "duration"}},
+		{map[string]string{"FEED_THREATFOX_LIFETIME_IP": "100000d"}, ModeLocal, []string{"FEED_THREATFOX_LIFETIME_IP", "1825d"}},
+		{map[string]string{"MANUAL_LIFETIME": "1826d"}, ModeLocal, []string{"MANUAL_LIFETIME", "1825d"}},
+		{map[string]string{"FEED_THREATFOX_LIFETIME_HASH": "1825d"}, ModeLocal, nil},
 		{map[string]string{"FEED_SSLBL_URL": "not a url"}, ModeLocal, []string{"FEED_SSLBL_URL", "URL"}},
 		{map[string]string{"FEED_THREATFOX_CSV_MAX_BYTES": "1GiB"}, ModeLocal, []string{"FEED_THREATFOX_CSV_MAX_BYTES", "whole number from 1048576"}},
 		{map[string]string{"FEED_URLHAUS_MAX_BYTES": "1000"}, ModeLocal, []string{"FEED_URLHAUS_MAX_BYTES", "whole number from 1048576"}},
@@ -131,7 +134,9 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
 		}
 	}
-	if _, err := ParseDuration("xd"); err == nil {
-		t.Error("want error")
+	for _, in := range []string{"xd", "-1d", "200000d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): want an error", in)
+		}
 	}
 }

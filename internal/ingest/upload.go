@@ -96,7 +96,7 @@ func (u *Uploads) Upload(ctx context.Context, msg queue.Message) (*UploadResult,
 				at := u.now().Add(max(thr.RetryAfter, time.Second))
 				rerr := u.Rescheduler.Reschedule(ctx, msg, at)
 				if rerr == nil {
-					log.Warn("throttled by Sentinel; batch rescheduled", "retry_after", thr.RetryAfter, "at", at)
+					log.Warn("throttled by Sentinel; batch rescheduled", "retry_after", thr.RetryAfter.String(), "at", at)
 					u.record(ctx, delta, err)
 					res.RescheduledAt = at
 					return res, nil

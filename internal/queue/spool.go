@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,10 +96,47 @@ type Spool struct {
 
 	lockf *os.File // dir/lock, held open and flocked until Close
 
-	mu    sync.Mutex
-	index map[Kind]map[string]*envelope // by MessageID
-	ready readyHeap
-	seq   uint64 // last sequence number used
+	mu      sync.Mutex
+	index   map[Kind]map[string]*envelope // by MessageID
+	ready   readyHeap
+	seq     uint64 // last sequence number used
+	corrupt int    // files in dir/corrupt
+}
+
+// CorruptDir is the directory of a Spool where files that can't be read
+// are moved, named "<kind>-<file>", so that they neither block delivery
+// nor vanish from the counts. An operator inspects and removes them.
+const CorruptDir = "corrupt"
+
+// quarantine moves the unreadable file name of directory k to CorruptDir
+// and counts it; when even that fails the file is left alone (and logged).
+// s.mu is held or s is being opened.
+func (s *Spool) quarantine(k Kind, name string, cause error) {
+	src := filepath.Join(s.dir, string(k), name)
+	dst := filepath.Join(s.dir, CorruptDir, string(k)+"-"+name)
+	if _, err := os.Lstat(dst); err == nil {
+		dst += "-" + strconv.FormatInt(s.now().UnixNano(), 10)
+	}
+	err := os.MkdirAll(filepath.Dir(dst), 0o700)
+	if err == nil {
+		err = s.moveFile(src, dst)
+	}
+	if err != nil {
+		s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name,
+			"error", cause.Error(), "move_error", err.Error())
+		return
+	}
+	s.corrupt++
+	s.logger.Warn("queue: spool: moved unreadable file aside", "dir", string(k), "file", name,
+		"to", filepath.Join(CorruptDir, filepath.Base(dst)), "error", cause.Error())
+}
+
+// Corrupt returns how many unreadable files the spool has moved to
+// CorruptDir (including those found there when it was opened).
+func (s *Spool) Corrupt() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.corrupt
 }
 
 // OpenSpool opens (creating it if needed) the spool in dir. Only one
@@ -107,7 +145,8 @@ type Spool struct {
 // at once, whatever their lease, with the interrupted delivery counted (or
 // dead-letters them, reason MaxDeliveryCountExceeded, when their deliveries
 // are used up). It also finishes a settlement a killed process left half
-// done. Files it can't read are logged and left alone.
+// done. Files it can't read are moved to CorruptDir, logged and counted
+// (see Corrupt).
 func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: spool: no directory", ErrInvalidOptions)
@@ -131,6 +170,9 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	}
 	if err := s.takeLock(opts); err != nil {
 		return nil, err
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir, CorruptDir)); err == nil {
+		s.corrupt = len(entries)
 	}
 	for _, k := range PossibleKindValues() {
 		if err := s.load(k); err != nil {
@@ -235,7 +277,7 @@ func (s *Spool) load(k Kind) error {
 		}
 		env, err := readHeader(filepath.Join(d, name))
 		if err != nil {
-			s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name, "error", err.Error())
+			s.quarantine(k, name, err)
 			continue
 		}
 		if want := fileName(env.ID); want != name {
@@ -377,24 +419,39 @@ func (s *Spool) Receive(ctx context.Context) (*Message, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ready.Len() == 0 {
-		if err := s.recoverExpired(); err != nil {
-			return nil, err
-		}
+	for {
 		if s.ready.Len() == 0 {
-			return nil, ErrEmpty
+			if err := s.recoverExpired(); err != nil {
+				return nil, err
+			}
+			if s.ready.Len() == 0 {
+				return nil, ErrEmpty
+			}
 		}
+		env := heap.Pop(&s.ready).(*envelope)
+		src, dst := s.path(KindReady, env.ID), s.path(KindInflight, env.ID)
+		_, body, err := readFile(src)
+		if errors.Is(err, errCorrupt) {
+			// Damaged since it was indexed: move it aside, or every
+			// later Receive would fail on it.
+			delete(s.index[KindReady], env.ID)
+			s.quarantine(KindReady, filepath.Base(src), err)
+			continue
+		}
+		if err == nil {
+			err = os.Rename(src, dst)
+		}
+		if err != nil {
+			heap.Push(&s.ready, env)
+			return nil, fmt.Errorf("spool receive: %w", err)
+		}
+		return s.lease(env, body, dst)
 	}
-	env := heap.Pop(&s.ready).(*envelope)
-	src, dst := s.path(KindReady, env.ID), s.path(KindInflight, env.ID)
-	_, body, err := readFile(src)
-	if err == nil {
-		err = os.Rename(src, dst)
-	}
-	if err != nil {
-		heap.Push(&s.ready, env)
-		return nil, fmt.Errorf("spool receive: %w", err)
-	}
+}
+
+// lease records env, just moved to inflight as dst, as delivered. s.mu is
+// held.
+func (s *Spool) lease(env *envelope, body []byte, dst string) (*Message, error) {
 	upd := *env
 	upd.DeliveryCount++
 	upd.LockToken = newToken()

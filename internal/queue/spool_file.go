@@ -107,6 +107,10 @@ func (s *Spool) writeFile(path string, env *envelope, body []byte, dirSync bool)
 	return s.syncDir(dir)
 }
 
+// errCorrupt is wrapped by the errors of a spool file whose content can't
+// be decoded (as opposed to one that can't be read).
+var errCorrupt = errors.New("corrupt spool file")
+
 // readHeader reads the envelope of a spool file.
 func readHeader(path string) (*envelope, error) {
 	f, err := os.Open(path)
@@ -117,7 +121,7 @@ func readHeader(path string) (*envelope, error) {
 	line, err := bufio.NewReaderSize(f, 4096).ReadBytes('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("truncated spool file")
+			return nil, fmt.Errorf("%w: truncated", errCorrupt)
 		}
 		return nil, err
 	}
@@ -132,7 +136,7 @@ func readFile(path string) (*envelope, []byte, error) {
 	}
 	i := bytes.IndexByte(data, '\n')
 	if i < 0 {
-		return nil, nil, errors.New("truncated spool file")
+		return nil, nil, fmt.Errorf("%w: truncated", errCorrupt)
 	}
 	env, err := parseHeader(data[:i])
 	if err != nil {
@@ -144,10 +148,10 @@ func readFile(path string) (*envelope, []byte, error) {
 func parseHeader(line []byte) (*envelope, error) {
 	var env envelope
 	if err := json.Unmarshal(line, &env); err != nil {
-		return nil, fmt.Errorf("spool envelope: %w", err)
+		return nil, fmt.Errorf("%w: envelope: %w", errCorrupt, err)
 	}
 	if env.ID == "" {
-		return nil, errors.New("spool envelope: no message id")
+		return nil, fmt.Errorf("%w: envelope without a message id", errCorrupt)
 	}
 	for k, v := range env.Properties {
 		// JSON numbers come back as float64; integers were ints.
