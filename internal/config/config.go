@@ -21,6 +21,7 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
 )
 
 // ErrInvalid is matched by every *SettingError.
@@ -516,8 +517,9 @@ func (r *reader) feed(f Feed) Feed {
 }
 
 // MaxLifetime is the longest indicator lifetime a setting or a submission
-// may give, and how far ahead a submitted valid_until may be: 5 years.
-const MaxLifetime = 1825 * 24 * time.Hour
+// may give, and how far ahead a submitted valid_until may be: 5 years, the
+// validity the STIX builder gives a feed record at most.
+const MaxLifetime = stix.MaxValidity
 
 // lifetime reads an indicator lifetime: a positive duration of at most
 // MaxLifetime.

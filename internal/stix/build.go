@@ -201,8 +201,20 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 }
 
 // validity computes valid_from and valid_until as NewIndicator documents.
+// MaxValidity is the longest validity an indicator gets: a feed record's
+// valid_until (given, or last seen plus the lifetime) is cut to now plus
+// this (five years, the same bound config.MaxLifetime puts on settings).
+const MaxValidity = 1825 * 24 * time.Hour
+
 func validity(r *ioc.Record, now time.Time, lifetime time.Duration) (from, until time.Time) {
 	first, last := msUTC(r.FirstSeen), msUTC(r.LastSeen)
+	// A first or last seen in the future is a broken record: taken as now.
+	if first.After(now) {
+		first = now
+	}
+	if last.After(now) {
+		last = now
+	}
 	switch {
 	case !first.IsZero():
 		from = first
@@ -222,6 +234,10 @@ func validity(r *ioc.Record, now time.Time, lifetime time.Duration) (from, until
 			}
 		}
 		until = base.Add(lifetime)
+	}
+	// A validity beyond MaxValidity is a broken record, not intelligence.
+	if limit := now.Add(MaxValidity); until.After(limit) {
+		until = limit
 	}
 	if !until.After(from) {
 		until = from.Add(time.Millisecond)
