@@ -38,6 +38,7 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("sync", e)
 	var only stringList
 	fs.Var(&only, "feed", "run only this feed (repeatable)")
+	force := fs.Bool("force", false, "run even a feed that ran more recently than its source's minimum interval (once; not to be scripted)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -75,6 +76,7 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 		if !spec.Config.Enabled && explicit {
 			spec.Config.Enabled = true
 		}
+		spec.Force = *force
 		rep, err := p.RunFeed(ctx, spec)
 		reports = append(reports, rep)
 		switch {

@@ -27,6 +27,9 @@ var ErrSkipped = errors.New("feed skipped")
 type FeedSpec struct {
 	Source feed.Source
 	Config config.Feed
+	// Force runs the feed even if it ran more recently than the source's
+	// minimum interval allows (once, by a person; logged as a warning).
+	Force bool
 }
 
 // conditionalMaxAge is how long after a full processing of a feed the
@@ -82,8 +85,12 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 		return fmt.Errorf("%s: read fetch cursor: %w", cfg.Name, err)
 	}
 	if src.MinInterval > 0 && !cur.LastFetch.IsZero() && now.Sub(cur.LastFetch) < src.MinInterval {
-		return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads",
-			cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
+		if !spec.Force {
+			return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads (--force runs it anyway)",
+				cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
+		}
+		p.logger().Warn("forced: running a feed more often than its source asks; repeated, this may get the client blocked",
+			"feed", cfg.Name, "last_fetched_ago", now.Sub(cur.LastFetch).Round(time.Second).String(), "min_interval", src.MinInterval.String())
 	}
 	runAt := now
 	if resumable(cur, now) {
