@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
@@ -118,19 +119,11 @@ func (s *BundleSink) Close() error {
 	if _, err := s.journal.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("bundle journal: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp-*")
+	tmp, err := atomicfile.Create(s.path, &atomicfile.Options{Perm: 0o644})
 	if err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	defer func() {
-		if tmp != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
+	defer tmp.Abort() // a no-op once committed
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	w.WriteString(`{"type":"bundle","id":"bundle--` + uuid.NewString() + `","objects":[`)
 	n := 0
@@ -160,17 +153,9 @@ func (s *BundleSink) Close() error {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
-	tmp = nil
-	syncDir(filepath.Dir(s.path))
 	s.total = n
 	return nil
 }
@@ -247,15 +232,6 @@ func eachBundleObject(r io.Reader, fn func(json.RawMessage)) error {
 	}
 	_, err := dec.Token()
 	return err
-}
-
-// syncDir makes a rename in dir durable (best effort: not every file system
-// supports it).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 func objectID(o []byte) string {

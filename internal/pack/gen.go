@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
 )
 
@@ -170,7 +171,7 @@ func Generate(dir string, fns []app.Function) error {
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 			continue
 		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(path, b, nil); err != nil {
 			return fmt.Errorf("generate: %w", err)
 		}
 	}

@@ -13,8 +13,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 )
 
 // A spool file is one line of JSON (the envelope), a newline, and the
@@ -79,32 +80,9 @@ func (s *Spool) writeFile(path string, env *envelope, body []byte, dirSync bool)
 	if err != nil {
 		return fmt.Errorf("encode envelope: %w", err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
 	buf := make([]byte, 0, len(head)+1+len(body))
 	buf = append(append(append(buf, head...), '\n'), body...)
-	_, err = f.Write(buf)
-	if err == nil && !s.noSync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if !dirSync {
-		return nil
-	}
-	return s.syncDir(dir)
+	return atomicfile.WriteFile(path, buf, &atomicfile.Options{Perm: 0o600, Prefix: tmpPrefix, NoSync: s.noSync, NoDirSync: !dirSync})
 }
 
 // errCorrupt is wrapped by the errors of a spool file whose content can't
@@ -184,18 +162,10 @@ func (s *Spool) removeFile(path string) error {
 
 // syncDir makes the entries of dir durable.
 func (s *Spool) syncDir(dir string) error {
-	if s.noSync || runtime.GOOS == "windows" {
-		return nil // directories can't be opened for sync there
+	if s.noSync {
+		return nil
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.SyncDir(dir)
 }
 
 // newToken returns a random lease token.
