@@ -19,7 +19,11 @@ import (
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
 )
@@ -130,23 +134,9 @@ type Submit struct {
 	TrustPrincipalHeader bool
 }
 
-// Feed holds one feed's settings.
-type Feed struct {
-	Name          string
-	User          bool // a user-defined list
-	Enabled       bool
-	Schedule      string
-	URL           string // "" = the source's default
-	Confidence    int    // 0 = the source's default
-	MinConfidence int
-	Lifetimes     map[ioc.Type]time.Duration
-	Labels        []string
-	TLP           string
-	Days          int      // threatfox API look-back
-	MaxBytes      int64    // FEED_<NAME>_MAX_BYTES fetch limit; 0 = the source's default
-	Complete      bool     // user lists: the list is complete (revocation)
-	Type          ioc.Type // user lists: all lines are of this type
-}
+// Feed holds one feed's settings: the feed package's Settings, read from
+// the app settings by Load.
+type Feed = feed.Settings
 
 // defaultUserListsSchedule is when FeedUserLists runs every user list.
 const defaultUserListsSchedule = "0 50 * * * *"
@@ -215,7 +205,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	ns := r.str("ServiceBusConnection__fullyQualifiedNamespace", "")
 	c.ServiceBus = ServiceBus{Namespace: ns, Queue: r.str("SERVICEBUS_QUEUE", "sentinel-upload")}
 	c.ServiceBus.ParkedQueue = r.str("SERVICEBUS_PARKED_QUEUE", c.ServiceBus.Queue+"-parked")
-	c.ServiceBus.MaxDeliveryCount = r.intRange("SERVICEBUS_MAX_DELIVERY_COUNT", 10, 1, 2000)
+	c.ServiceBus.MaxDeliveryCount = r.intRange("SERVICEBUS_MAX_DELIVERY_COUNT", queue.DefaultMaxDeliveryCount, 1, 2000)
 	if ns != "" && strings.ContainsAny(ns, "; ") {
 		r.fail("ServiceBusConnection__fullyQualifiedNamespace", ns, "a namespace host name such as myns.servicebus.windows.net (identity-based; not a connection string)")
 	}
@@ -223,15 +213,15 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	c.AzureClientID = r.str("AZURE_CLIENT_ID", "")
 	c.DataDir = r.str("F2S_DATA_DIR", ".f2s")
 	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
-	c.InvocationTimeout = r.duration("INVOCATION_TIMEOUT", 9*time.Minute)
+	c.InvocationTimeout = r.duration("INVOCATION_TIMEOUT", invoke.DefaultTimeout)
 
 	c.State = State{
 		TableServiceURL:  r.url("STATE_TABLE_SERVICE_URL"),
 		TableName:        r.str("STATE_TABLE_NAME", "feeds2sentinel"),
 		ConnectionString: r.str("STATE_CONNECTION_STRING", ""),
 		File:             r.str("STATE_FILE", ""),
-		RefreshInterval:  r.duration("INDICATOR_REFRESH_INTERVAL", 7*24*time.Hour),
-		RevokeGrace:      r.duration("REVOCATION_GRACE_PERIOD", 48*time.Hour),
+		RefreshInterval:  r.duration("INDICATOR_REFRESH_INTERVAL", ingest.DefaultRefreshInterval),
+		RevokeGrace:      r.duration("REVOCATION_GRACE_PERIOD", ingest.DefaultRevokeGrace),
 		RevokeHold:       r.fraction("REVOCATION_HOLD_FRACTION", 0.5),
 	}
 	if c.State.TableServiceURL == "" {
@@ -532,21 +522,8 @@ func (r *reader) lifetime(name string, def time.Duration) time.Duration {
 	return d
 }
 
-// ParseDuration is time.ParseDuration plus a "d" (24h) unit: "14d", "1d12h".
+// ParseDuration is time.ParseDuration plus a "d" (24h) unit: "14d",
+// "1d12h" (stix.ParseLifetime).
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		days, err := strconv.Atoi(s[:i])
-		if err != nil || days < 0 || days > 100000 {
-			return 0, fmt.Errorf("duration %q: bad day count", s)
-		}
-		rest := time.Duration(0)
-		if s[i+1:] != "" {
-			if rest, err = time.ParseDuration(s[i+1:]); err != nil {
-				return 0, fmt.Errorf("duration %q: %w", s, err)
-			}
-		}
-		return time.Duration(days)*24*time.Hour + rest, nil
-	}
-	return time.ParseDuration(s)
+	return stix.ParseLifetime(s)
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 )
 
 // The built-in feed names. They are stable: state, schedules and app
@@ -20,6 +22,25 @@ const (
 	NameOpenPhish     = "openphish"
 	NameSpamhausDROP  = "spamhaus-drop"
 )
+
+// Settings are one feed's settings, as the app settings FEED_<NAME>_*
+// give them (package config reads them).
+type Settings struct {
+	Name          string
+	User          bool // a user-defined list
+	Enabled       bool
+	Schedule      string
+	URL           string // "" = the source's default
+	Confidence    int    // 0 = the source's default
+	MinConfidence int
+	Lifetimes     map[ioc.Type]time.Duration
+	Labels        []string
+	TLP           string
+	Days          int      // threatfox API look-back
+	MaxBytes      int64    // FEED_<NAME>_MAX_BYTES fetch limit; 0 = the source's default
+	Complete      bool     // user lists: the list is complete (revocation)
+	Type          ioc.Type // user lists: all lines are of this type
+}
 
 // defaultMinInterval is the polling floor of feeds that state none.
 const defaultMinInterval = 5 * time.Minute

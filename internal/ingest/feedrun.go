@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
-	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
@@ -26,7 +25,7 @@ var ErrSkipped = errors.New("feed skipped")
 // settings.
 type FeedSpec struct {
 	Source feed.Source
-	Config config.Feed
+	Config feed.Settings
 	// Force runs the feed even if it ran more recently than the source's
 	// minimum interval allows (once, by a person; logged as a warning).
 	Force bool

@@ -52,10 +52,10 @@ type Pipeline struct {
 	// AuthKey is the abuse.ch Auth-Key ("" = none).
 	AuthKey string
 	// RefreshInterval is how long after its last upload an indicator still
-	// reported is uploaded again (default 7 days).
+	// reported is uploaded again (default DefaultRefreshInterval).
 	RefreshInterval time.Duration
 	// RevokeGrace is how long a complete-list source may stop listing an
-	// indicator before it is revoked (default 48 hours).
+	// indicator before it is revoked (default DefaultRevokeGrace).
 	RevokeGrace time.Duration
 	// MassRevocationHold is the share of a complete list's active
 	// indicators that one sweep may revoke; a sweep that would revoke more
@@ -88,18 +88,26 @@ func (p *Pipeline) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// DefaultRefreshInterval is how long after its last upload an indicator a
+// source still reports is uploaded again (INDICATOR_REFRESH_INTERVAL).
+const DefaultRefreshInterval = 7 * 24 * time.Hour
+
+// DefaultRevokeGrace is how long a complete list may stop listing an
+// indicator before it is revoked (REVOCATION_GRACE_PERIOD).
+const DefaultRevokeGrace = 48 * time.Hour
+
 func (p *Pipeline) refreshInterval() time.Duration {
 	if p.RefreshInterval > 0 {
 		return p.RefreshInterval
 	}
-	return 7 * 24 * time.Hour
+	return DefaultRefreshInterval
 }
 
 func (p *Pipeline) revokeGrace() time.Duration {
 	if p.RevokeGrace > 0 {
 		return p.RevokeGrace
 	}
-	return 48 * time.Hour
+	return DefaultRevokeGrace
 }
 
 // Counts are what one run did, by stage. Every record a feed delivered is

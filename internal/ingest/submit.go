@@ -12,7 +12,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
@@ -272,11 +271,11 @@ func (s *Submissions) maxDryRunBytes() int {
 }
 
 // checkValidUntil refuses an explicit valid_until further than
-// config.MaxLifetime from now.
+// stix.MaxValidity from now.
 func checkValidUntil(t, now time.Time) error {
-	if !t.IsZero() && t.After(now.Add(config.MaxLifetime)) {
+	if !t.IsZero() && t.After(now.Add(stix.MaxValidity)) {
 		return &ioc.Rejection{Reason: ioc.ReasonInvalid,
-			Detail: fmt.Sprintf("valid_until %s is too far ahead: at most %d days from now", t.Format(time.DateOnly), config.MaxLifetime/(24*time.Hour))}
+			Detail: fmt.Sprintf("valid_until %s is too far ahead: at most %d days from now", t.Format(time.DateOnly), stix.MaxValidity/(24*time.Hour))}
 	}
 	return nil
 }
@@ -350,9 +349,9 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	}
 	life := s.Lifetime
 	if d.Lifetime != "" {
-		l, err := config.ParseDuration(d.Lifetime)
-		if err != nil || l <= 0 || l > config.MaxLifetime {
-			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h, at most %dd", d.Lifetime, config.MaxLifetime/(24*time.Hour))}
+		l, err := stix.ParseLifetime(d.Lifetime)
+		if err != nil || l <= 0 || l > stix.MaxValidity {
+			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h, at most %dd", d.Lifetime, stix.MaxValidity/(24*time.Hour))}
 		}
 		life = l
 	}
@@ -376,7 +375,7 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	}
 	return FeedSpec{
 		Source: feed.Source{Name: source, DefaultConfidence: conf},
-		Config: config.Feed{Name: source, Enabled: true, Confidence: conf, TLP: tlp, Labels: labels, Lifetimes: lifetimes},
+		Config: feed.Settings{Name: source, Enabled: true, Confidence: conf, TLP: tlp, Labels: labels, Lifetimes: lifetimes},
 	}, nil
 }
 

@@ -33,7 +33,7 @@ type Uploads struct {
 	// Store receives the uploader counters (nil = not recorded).
 	Store state.Counters
 	// MaxDeliveryCount is the queue's maximum delivery count: a failure on
-	// that delivery is counted as dead-lettered (0 = 10).
+	// that delivery is counted as dead-lettered (0 = queue.DefaultMaxDeliveryCount).
 	MaxDeliveryCount int
 	// Rescheduler, when set, takes batches Sentinel throttles for longer
 	// than the invocation could wait: they come back after Sentinel's
@@ -170,7 +170,7 @@ func (u *Uploads) maxDeliveries() int {
 	if u.MaxDeliveryCount > 0 {
 		return u.MaxDeliveryCount
 	}
-	return 10
+	return queue.DefaultMaxDeliveryCount
 }
 
 func (u *Uploads) logger() *slog.Logger {

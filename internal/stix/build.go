@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -201,6 +202,26 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 }
 
 // validity computes valid_from and valid_until as NewIndicator documents.
+// ParseLifetime parses a lifetime: time.ParseDuration plus a "d" (24h)
+// unit, "14d", "1d12h". Day counts above 100000 are refused.
+func ParseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		days, err := strconv.Atoi(s[:i])
+		if err != nil || days < 0 || days > 100000 {
+			return 0, fmt.Errorf("duration %q: bad day count", s)
+		}
+		rest := time.Duration(0)
+		if s[i+1:] != "" {
+			if rest, err = time.ParseDuration(s[i+1:]); err != nil {
+				return 0, fmt.Errorf("duration %q: %w", s, err)
+			}
+		}
+		return time.Duration(days)*24*time.Hour + rest, nil
+	}
+	return time.ParseDuration(s)
+}
+
 // MaxValidity is the longest validity an indicator gets: a feed record's
 // valid_until (given, or last seen plus the lifetime) is cut to now plus
 // this (five years, the same bound config.MaxLifetime puts on settings).
