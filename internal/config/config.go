@@ -209,7 +209,7 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	if ns != "" && strings.ContainsAny(ns, "; ") {
 		r.fail("ServiceBusConnection__fullyQualifiedNamespace", ns, "a namespace host name such as myns.servicebus.windows.net (identity-based; not a connection string)")
 	}
-	c.AbuseCHAuthKey = strings.TrimSpace(env["ABUSECH_AUTH_KEY"])
+	c.AbuseCHAuthKey = strings.TrimSpace(env[feed.AbuseCHKeySetting])
 	c.AzureClientID = r.str("AZURE_CLIENT_ID", "")
 	c.DataDir = r.str("F2S_DATA_DIR", ".f2s")
 	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")

@@ -42,6 +42,13 @@ type Settings struct {
 	Type          ioc.Type // user lists: all lines are of this type
 }
 
+// The abuse.ch Auth-Key: the setting that holds it and where to get one.
+// Sources with AbuseCH set send it.
+const (
+	AbuseCHKeySetting = "ABUSECH_AUTH_KEY"
+	AbuseCHKeyURL     = "https://auth.abuse.ch/"
+)
+
 // defaultMinInterval is the polling floor of feeds that state none.
 const defaultMinInterval = 5 * time.Minute
 

@@ -76,7 +76,7 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 		return fmt.Errorf("%s: %w: disabled (%s=false)", cfg.Name, ErrSkipped, settingName(cfg.Name, "ENABLED"))
 	}
 	if src.RequiresKey && p.AuthKey == "" {
-		return fmt.Errorf("%s: %w: needs an abuse.ch Auth-Key; set ABUSECH_AUTH_KEY (free at https://auth.abuse.ch/)", cfg.Name, ErrSkipped)
+		return fmt.Errorf("%s: %w: needs an abuse.ch Auth-Key; set %s (free at %s)", cfg.Name, ErrSkipped, feed.AbuseCHKeySetting, feed.AbuseCHKeyURL)
 	}
 	now := p.now()
 	cur, err := p.Store.Cursor(ctx, cfg.Name)
@@ -307,8 +307,8 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 		// The setting is named in errors even when no key is set, so a
 		// 401 says which setting to fill in.
 		req.AuthKey = p.AuthKey
-		req.AuthKeySetting = "ABUSECH_AUTH_KEY"
-		req.AuthKeyURL = "https://auth.abuse.ch/"
+		req.AuthKeySetting = feed.AbuseCHKeySetting
+		req.AuthKeyURL = feed.AbuseCHKeyURL
 	}
 	return req, nil
 }
