@@ -37,7 +37,7 @@ type deps struct {
 	spool    *queue.Spool      // local mode
 	bus      *queue.ServiceBus // Azure mode
 	uploader ingest.Uploader
-	bundle   *ingest.BundleSink
+	bundle   *sentinel.BundleSink
 	policy   *ioc.Policy
 	closers  []func() error
 }
@@ -196,7 +196,7 @@ func (d *deps) openQueue() error {
 func (d *deps) openUploader() error {
 	cfg := d.cfg
 	if cfg.Sentinel.WorkspaceID == "" {
-		b, err := ingest.OpenBundleSink(filepath.Join(cfg.DataDir, "bundle.json"))
+		b, err := sentinel.OpenBundleSink(filepath.Join(cfg.DataDir, "bundle.json"))
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package ingest
+package sentinel
 
 import (
 	"bufio"
@@ -16,10 +16,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
-	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
-// BundleSink is the local stand-in for Sentinel: it accepts every object
+// BundleSink is the local stand-in for Sentinel, beside the Client: an
+// uploader (the same Upload method) that accepts every object
 // and Close writes a STIX 2.1 bundle file holding the latest version of
 // every object it received, plus the objects of the bundle already there
 // that were not received again. It streams: objects are appended to a
@@ -50,7 +50,7 @@ func OpenBundleSink(path string) (*BundleSink, error) {
 }
 
 // Upload implements Uploader: every object is accepted.
-func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*sentinel.Result, error) {
+func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -80,7 +80,7 @@ func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*sent
 		s.last[maphash.String(s.seed, id)] = s.n
 		s.n++
 	}
-	return &sentinel.Result{Accepted: len(objects)}, nil
+	return &Result{Accepted: len(objects)}, nil
 }
 
 // Len returns how many distinct objects the bundle holds: after Close, the
