@@ -287,7 +287,7 @@ func feedSpecs(cfg *config.Config) ([]ingest.FeedSpec, error) {
 		if fc.User {
 			src, err := feed.NewUserList(fc.Name, fc.URL, feed.UserListOptions{Type: fc.Type, Complete: fc.Complete, Confidence: fc.Confidence})
 			if err != nil {
-				return nil, &config.SettingError{Setting: "FEED_" + upper(fc.Name) + "_URL", Value: fc.URL, Want: err.Error()}
+				return nil, &config.SettingError{Setting: feed.SettingName(fc.Name, "URL"), Value: fc.URL, Want: err.Error()}
 			}
 			specs = append(specs, ingest.FeedSpec{Source: src, Config: fc})
 			continue
@@ -299,18 +299,6 @@ func feedSpecs(cfg *config.Config) ([]ingest.FeedSpec, error) {
 		specs = append(specs, ingest.FeedSpec{Source: src, Config: fc})
 	}
 	return specs, nil
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 32
-		} else if c == '-' {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // loopbackHTTP reports whether u is a plain-http URL on a loopback address:

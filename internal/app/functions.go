@@ -5,7 +5,7 @@
 // so the two cannot drift.
 package app
 
-import "strings"
+import "github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 
 // Trigger is the kind of trigger binding a function has.
 type Trigger string
@@ -62,13 +62,6 @@ const (
 	FunctionStatus = "Status"
 )
 
-// FeedSetting returns the app setting name for a feed and a suffix:
-// FeedSetting("threatfox-csv", "SCHEDULE") is FEED_THREATFOX_CSV_SCHEDULE.
-func FeedSetting(feed, suffix string) string {
-	n := strings.ToUpper(strings.ReplaceAll(feed, "-", "_"))
-	return "FEED_" + n + "_" + suffix
-}
-
 // Functions returns every function of the app, feeds first, in a stable
 // order. The slice is new on every call.
 func Functions() []Function {
@@ -91,7 +84,7 @@ func Functions() []Function {
 			Name:     ff[1],
 			Trigger:  TriggerTimer,
 			Feed:     ff[0],
-			Schedule: FeedSetting(ff[0], "SCHEDULE"),
+			Schedule: feed.SettingName(ff[0], "SCHEDULE"),
 		})
 	}
 	fs = append(fs,

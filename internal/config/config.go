@@ -261,11 +261,11 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		known[feedKey(f.Name)] = true
 		f = r.feed(f)
 		if keyedFeeds[f.Name] && f.URL != "" {
-			r.keyedURL(app.FeedSetting(f.Name, "URL"), f.URL)
+			r.keyedURL(feed.SettingName(f.Name, "URL"), f.URL)
 		}
 		c.Feeds = append(c.Feeds, f)
 	}
-	userSched := r.str(app.FeedSetting(app.UserListsFeed, "SCHEDULE"), defaultUserListsSchedule)
+	userSched := r.str(feed.SettingName(app.UserListsFeed, "SCHEDULE"), defaultUserListsSchedule)
 	var users []string
 	for k := range env {
 		m := userFeedRE.FindStringSubmatch(k)
@@ -278,12 +278,12 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	for _, u := range users {
 		name := strings.ToLower(strings.ReplaceAll(u, "_", "-"))
 		if len(name) > 40 {
-			r.fail("FEED_"+u+"_URL", "", "a list name of at most 40 characters")
+			r.fail(feed.SettingName(name, "URL"), "", "a list name of at most 40 characters")
 			continue
 		}
 		f := r.feed(Feed{Name: name, User: true, Enabled: true, Schedule: userSched})
 		if f.URL == "" {
-			r.fail(app.FeedSetting(name, "URL"), "", "the URL of the list (http, https or file)")
+			r.fail(feed.SettingName(name, "URL"), "", "the URL of the list (http, https or file)")
 		}
 		c.Feeds = append(c.Feeds, f)
 	}
@@ -463,7 +463,7 @@ func (r *reader) list(name string) []string {
 }
 
 func (r *reader) feed(f Feed) Feed {
-	s := func(suffix string) string { return app.FeedSetting(f.Name, suffix) }
+	s := func(suffix string) string { return feed.SettingName(f.Name, suffix) }
 	f.Enabled = r.boolean(s("ENABLED"), f.Enabled)
 	f.Schedule = r.str(s("SCHEDULE"), f.Schedule)
 	if !cronRE.MatchString(f.Schedule) {

@@ -58,7 +58,7 @@ func Settings() []Setting {
 	for _, f := range builtinFeeds() {
 		s = append(s, feedSettings(f)...)
 	}
-	s = append(s, Setting{Name: app.FeedSetting(app.UserListsFeed, "SCHEDULE"), Default: defaultUserListsSchedule,
+	s = append(s, Setting{Name: feed.SettingName(app.UserListsFeed, "SCHEDULE"), Default: defaultUserListsSchedule,
 		Doc: "NCRONTAB schedule of FeedUserLists, which runs every user-defined list (FEED_<NAME>_URL with a name that is not built in).", Azure: true})
 	return s
 }
@@ -72,7 +72,7 @@ func urlDoc(name string) string {
 }
 
 func feedSettings(f Feed) []Setting {
-	n := func(suffix string) string { return app.FeedSetting(f.Name, suffix) }
+	n := func(suffix string) string { return feed.SettingName(f.Name, suffix) }
 	enabled := "false"
 	if f.Enabled {
 		enabled = "true"

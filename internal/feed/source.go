@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
@@ -40,6 +41,13 @@ type Settings struct {
 	MaxBytes      int64    // FEED_<NAME>_MAX_BYTES fetch limit; 0 = the source's default
 	Complete      bool     // user lists: the list is complete (revocation)
 	Type          ioc.Type // user lists: all lines are of this type
+}
+
+// SettingName returns the app setting of a feed and a suffix:
+// SettingName("threatfox-csv", "SCHEDULE") is FEED_THREATFOX_CSV_SCHEDULE.
+// It is the only place that builds these names.
+func SettingName(feed, suffix string) string {
+	return "FEED_" + strings.ToUpper(strings.ReplaceAll(feed, "-", "_")) + "_" + suffix
 }
 
 // The abuse.ch Auth-Key: the setting that holds it and where to get one.

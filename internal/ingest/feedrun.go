@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
@@ -73,7 +72,7 @@ func (p *Pipeline) RunFeed(ctx context.Context, spec FeedSpec) (*Report, error) 
 func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) error {
 	src, cfg := spec.Source, spec.Config
 	if !cfg.Enabled {
-		return fmt.Errorf("%s: %w: disabled (%s=false)", cfg.Name, ErrSkipped, settingName(cfg.Name, "ENABLED"))
+		return fmt.Errorf("%s: %w: disabled (%s=false)", cfg.Name, ErrSkipped, feed.SettingName(cfg.Name, "ENABLED"))
 	}
 	if src.RequiresKey && p.AuthKey == "" {
 		return fmt.Errorf("%s: %w: needs an abuse.ch Auth-Key; set %s (free at %s)", cfg.Name, ErrSkipped, feed.AbuseCHKeySetting, feed.AbuseCHKeyURL)
@@ -246,23 +245,6 @@ func (c ctxReader) Read(b []byte) (int, error) {
 	return c.r.Read(b)
 }
 
-func settingName(feed, suffix string) string {
-	return "FEED_" + upperKey(feed) + "_" + suffix
-}
-
-func upperKey(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case c == '-':
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
 // detached returns a context that outlives ctx's cancellation and deadline
 // by a short bound of its own, for bookkeeping after a run ended.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -291,7 +273,7 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 		u = src.DefaultURL
 	}
 	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method,
-		MaxBytes: src.MaxBytes, MaxBytesSetting: app.FeedSetting(cfg.Name, "MAX_BYTES")}
+		MaxBytes: src.MaxBytes, MaxBytesSetting: feed.SettingName(cfg.Name, "MAX_BYTES")}
 	if cfg.MaxBytes > 0 {
 		req.MaxBytes = cfg.MaxBytes
 	}
