@@ -277,18 +277,27 @@ func cmdFeeds(_ context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
+	return printFeeds(e.stdout, cfg)
+}
+
+// printFeeds lists the configured feeds and what each source is.
+func printFeeds(w io.Writer, cfg *config.Config) error {
 	specs, err := feedSpecs(cfg)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "feed\tenabled\tschedule\tneeds key\tcomplete list\turl")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "feed\tfunction\tenabled\tschedule\tneeds key\tcomplete list\turl")
 	for _, s := range specs {
 		u := s.Config.URL
 		if u == "" {
 			u = s.Source.DefaultURL
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%v\t%s\n", s.Config.Name, s.Config.Enabled, s.Config.Schedule, s.Source.RequiresKey, s.Source.CompleteAt(u), u)
+		fn := s.Source.Function
+		if s.Config.User {
+			fn = "FeedUserLists"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%v\t%v\t%s\n", s.Config.Name, fn, s.Config.Enabled, s.Config.Schedule, s.Source.RequiresKey, s.Source.CompleteAt(u), u)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -297,7 +306,7 @@ func cmdFeeds(_ context.Context, e *env, _ []string) error {
 	// unknown states.
 	for _, s := range specs {
 		if s.Source.Docs != "" {
-			fmt.Fprintf(e.stdout, "\n%s: %s\n", s.Config.Name, s.Source.Docs)
+			fmt.Fprintf(w, "\n%s: %s\n", s.Config.Name, s.Source.Docs)
 		}
 	}
 	return nil

@@ -281,7 +281,7 @@ func (d *deps) Close() error {
 // feedSpecs returns the runnable feeds: built-in sources with their
 // settings, then the user-defined lists.
 func feedSpecs(cfg *config.Config) ([]ingest.FeedSpec, error) {
-	builtin := feed.Builtin()
+	builtin := cfg.Sources
 	var specs []ingest.FeedSpec
 	for _, fc := range cfg.Feeds {
 		if fc.User {

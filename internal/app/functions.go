@@ -65,29 +65,23 @@ const (
 // Functions returns every function of the app, feeds first, in a stable
 // order. The slice is new on every call.
 func Functions() []Function {
-	// Built-in feed names and their timer function names.
-	feedFunctions := [][2]string{
-		{"threatfox", "FeedThreatFox"},
-		{"threatfox-csv", "FeedThreatFoxCSV"},
-		{"urlhaus", "FeedURLhaus"},
-		{"urlhaus-api", "FeedURLhausAPI"},
-		{"feodotracker", "FeedFeodoTracker"},
-		{"malwarebazaar", "FeedMalwareBazaar"},
-		{"sslbl", "FeedSSLBL"},
-		{"openphish", "FeedOpenPhish"},
-		{"spamhaus-drop", "FeedSpamhausDrop"},
-		{UserListsFeed, "FeedUserLists"},
+	return FunctionsFor(feed.Builtin())
+}
+
+// FunctionsFor returns the functions of an app with the given built-in
+// sources: one timer per source (Source.Function, its schedule in
+// FEED_<NAME>_SCHEDULE), FeedUserLists, the uploader, and the HTTP
+// functions.
+func FunctionsFor(sources []feed.Source) []Function {
+	fs := make([]Function, 0, len(sources)+4)
+	timer := func(name, feedName string) Function {
+		return Function{Name: name, Trigger: TriggerTimer, Feed: feedName, Schedule: feed.SettingName(feedName, "SCHEDULE")}
 	}
-	fs := make([]Function, 0, len(feedFunctions)+3)
-	for _, ff := range feedFunctions {
-		fs = append(fs, Function{
-			Name:     ff[1],
-			Trigger:  TriggerTimer,
-			Feed:     ff[0],
-			Schedule: feed.SettingName(ff[0], "SCHEDULE"),
-		})
+	for _, src := range sources {
+		fs = append(fs, timer(src.Function, src.Name))
 	}
 	fs = append(fs,
+		timer("FeedUserLists", UserListsFeed),
 		Function{Name: FunctionUpload, Trigger: TriggerServiceBus, Queue: "SERVICEBUS_QUEUE", Connection: "ServiceBusConnection", Sessions: true},
 		Function{Name: FunctionSubmit, Trigger: TriggerHTTP, Route: "indicators", Methods: []string{"post"}, AuthLevel: "function"},
 		Function{Name: FunctionStatus, Trigger: TriggerHTTP, Route: "status", Methods: []string{"get"}, AuthLevel: "function"},

@@ -65,6 +65,9 @@ const (
 
 // Config is every setting, validated.
 type Config struct {
+	// Sources are the built-in sources the feeds are configured for (the
+	// registry's, feed.Builtin).
+	Sources    []feed.Source
 	Sentinel   Sentinel
 	ServiceBus ServiceBus
 	State      State
@@ -141,38 +144,32 @@ type Feed = feed.Settings
 // defaultUserListsSchedule is when FeedUserLists runs every user list.
 const defaultUserListsSchedule = "0 50 * * * *"
 
-// keyedFeeds are the built-in feeds that send the abuse.ch Auth-Key (the
-// feed package's Source.AbuseCH; a test keeps the two in step).
-var keyedFeeds = map[string]bool{
-	"threatfox": true, "threatfox-csv": true, "urlhaus": true, "urlhaus-api": true,
-	"feodotracker": true, "malwarebazaar": true, "sslbl": true,
-}
-
 // The range of FEED_<NAME>_MAX_BYTES: 1 MiB to 64 GiB.
 const (
 	minFeedMaxBytes = 1 << 20
 	maxFeedMaxBytes = 64 << 30
 )
 
-// Builtin feed names, with their default schedule and enabled flag.
-func builtinFeeds() []Feed {
-	return []Feed{
-		{Name: "threatfox", Enabled: true, Schedule: "0 */15 * * * *", Days: 1},
-		{Name: "threatfox-csv", Enabled: false, Schedule: "0 5 * * * *"},
-		{Name: "urlhaus", Enabled: true, Schedule: "0 */15 * * * *"},
-		{Name: "urlhaus-api", Enabled: false, Schedule: "0 */30 * * * *"},
-		{Name: "feodotracker", Enabled: true, Schedule: "0 */30 * * * *"},
-		{Name: "malwarebazaar", Enabled: true, Schedule: "0 10 * * * *"},
-		{Name: "sslbl", Enabled: true, Schedule: "0 20 * * * *"},
-		{Name: "openphish", Enabled: true, Schedule: "0 30 */6 * * *"},
-		{Name: "spamhaus-drop", Enabled: true, Schedule: "0 40 */6 * * *"},
+// builtinFeeds returns the settings defaults of built-in sources, as the
+// source registry (feed.Builtin) declares them.
+func builtinFeeds(sources []feed.Source) []Feed {
+	var out []Feed
+	for _, src := range sources {
+		out = append(out, Feed{Name: src.Name, Enabled: src.Enabled, Schedule: src.Schedule, Days: src.Days})
 	}
+	return out
+}
+
+// keyed reports whether the source name sends the abuse.ch Auth-Key.
+func keyed(sources []feed.Source, name string) bool {
+	src, ok := feed.Lookup(sources, name)
+	return ok && src.AbuseCH
 }
 
 // BuiltinFeedNames returns the names of the built-in feeds.
 func BuiltinFeedNames() []string {
 	var names []string
-	for _, f := range builtinFeeds() {
+	for _, f := range builtinFeeds(feed.Builtin()) {
 		names = append(names, f.Name)
 	}
 	return names
@@ -187,8 +184,14 @@ var (
 // Load reads the configuration from env (name → value, as os.Environ gives
 // it). Every problem is reported, joined, so one run shows them all.
 func Load(env map[string]string, mode Mode) (*Config, error) {
+	return LoadSources(env, mode, feed.Builtin())
+}
+
+// LoadSources is Load for an app whose built-in sources are sources (the
+// registry's, or a test's with one more).
+func LoadSources(env map[string]string, mode Mode, sources []feed.Source) (*Config, error) {
 	r := reader{env: env}
-	c := &Config{}
+	c := &Config{Sources: sources}
 	c.Sentinel = Sentinel{
 		WorkspaceID:       r.str("SENTINEL_WORKSPACE_ID", ""),
 		API:               r.oneOf("SENTINEL_API", "stix-objects", "stix-objects", "legacy"),
@@ -257,10 +260,10 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	}
 
 	known := map[string]bool{}
-	for _, f := range builtinFeeds() {
+	for _, f := range builtinFeeds(sources) {
 		known[feedKey(f.Name)] = true
 		f = r.feed(f)
-		if keyedFeeds[f.Name] && f.URL != "" {
+		if keyed(sources, f.Name) && f.URL != "" {
 			r.keyedURL(feed.SettingName(f.Name, "URL"), f.URL)
 		}
 		c.Feeds = append(c.Feeds, f)
@@ -478,7 +481,7 @@ func (r *reader) feed(f Feed) Feed {
 	if f.TLP == "" {
 		f.TLP = r.tlp("DEFAULT_TLP", "clear")
 	}
-	if f.Days > 0 || f.Name == "threatfox" {
+	if f.Days > 0 { // a feed with a look-back (Source.Days)
 		f.Days = r.intRange(s("DAYS"), f.Days, 1, 7)
 	}
 	for suffix, types := range lifetimeTypes() {

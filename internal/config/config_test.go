@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 )
 
@@ -20,7 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.ServiceBus.ParkedQueue != "sentinel-upload-parked" {
 		t.Errorf("parked queue = %q", c.ServiceBus.ParkedQueue)
 	}
-	if len(c.Feeds) != len(builtinFeeds()) {
+	if len(c.Feeds) != len(builtinFeeds(feed.Builtin())) {
 		t.Errorf("feeds = %d", len(c.Feeds))
 	}
 	if f, ok := c.Feed("threatfox"); !ok || !f.Enabled || f.Days != 1 || f.TLP != "clear" {
@@ -114,7 +115,7 @@ func TestUserListsAndLifetimes(t *testing.T) {
 	if u, _ := c.Feed("urlhaus"); u.MaxBytes != 0 {
 		t.Errorf("urlhaus MaxBytes = %d, want 0 (the source's default)", u.MaxBytes)
 	}
-	if len(c.Feeds) != len(builtinFeeds())+1 {
+	if len(c.Feeds) != len(builtinFeeds(feed.Builtin()))+1 {
 		t.Errorf("FEED_THREATFOX_CSV_URL must not create a user list: %d feeds", len(c.Feeds))
 	}
 }
