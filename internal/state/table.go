@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +38,9 @@ type TableOptions struct {
 	// Default 32.
 	Parallelism int
 	// ClientOptions are passed to the aztables client (transport, retry,
-	// logging). The store adds one per-call policy of its own.
+	// logging). The store adds one per-call policy of its own. Without a
+	// Transport, the store's HTTP client keeps Parallelism idle connections
+	// per host (the SDK's default keeps 10).
 	ClientOptions *aztables.ClientOptions
 }
 
@@ -58,13 +64,26 @@ const DefaultTable = "feeds2sentinel"
 // single row ("uploader", "stats"), same Data encoding.
 //
 // Put groups records by partition into transactions of ≤ 100 entities and
-// ≤ 3 MiB, submitted in parallel; the new ETags are read from the batch
-// response. Should that response be unreadable, each entity is read back
-// and its ETag taken only if the stored content is still exactly what Put
-// wrote; a key overwritten in between is reported in the *ConflictError
-// with its record's ETag unchanged (see refreshETags). A transaction that fails (one conflicting record fails all of
-// it) is retried entity by entity, so only the conflicting records are
-// left out. Get issues point queries in parallel.
+// ≤ 3 MiB, submitted in parallel (at most Parallelism at once); the new
+// ETags are read from the batch response. Should that response be
+// unreadable, each entity is read back and its ETag taken only if the
+// stored content is still exactly what Put wrote; a key overwritten in
+// between is reported in the *ConflictError with its record's ETag
+// unchanged (see refreshETags). A transaction fails whole on its first
+// conflicting record, which the error response names: that record is
+// reported and the transaction resubmitted without it. Only if the
+// failure names no conflicting operation are the records written one by
+// one.
+//
+// Get groups keys by partition and runs its requests in parallel (at most
+// Parallelism at once): a filter query per 14 keys of a partition (the
+// service allows 15 comparisons in a filter, one being the PartitionKey),
+// a point query for a lone key. From 100 keys wanted in one partition, Get
+// first lists the partition (1000 rows a request) and goes on listing as
+// long as the rows left, estimated from how far the hash-ordered row keys
+// have got, take fewer requests than querying the keys left; then it
+// queries those. A run's diff against a table not much larger than the
+// run reads whole partitions; a chunk of a large table pays one page.
 type TableStore struct {
 	client   *aztables.Client
 	parallel int
@@ -83,6 +102,9 @@ func OpenTable(ctx context.Context, opts TableOptions) (*TableStore, error) {
 	var co aztables.ClientOptions
 	if opts.ClientOptions != nil {
 		co = *opts.ClientOptions
+	}
+	if co.Transport == nil {
+		co.Transport = newHTTPClient(opts.Parallelism)
 	}
 	co.PerCallPolicies = append(append([]policy.Policy(nil), co.PerCallPolicies...), capturePolicy{})
 	var (
@@ -104,6 +126,20 @@ func OpenTable(ctx context.Context, opts TableOptions) (*TableStore, error) {
 		return nil, fmt.Errorf("state: create table %s: %w", opts.Table, err)
 	}
 	return &TableStore{client: svc.NewClient(opts.Table), parallel: opts.Parallelism}, nil
+}
+
+// newHTTPClient returns the HTTP client of a store whose operations run
+// up to parallelism requests at once. The Azure SDK's default transport
+// keeps 10 idle connections per host: with more concurrent requests, every
+// surplus connection is closed after its response and a new one dialled
+// for the next request, which costs more than the request itself.
+func newHTTPClient(parallelism int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no limit across hosts
+	t.MaxIdleConnsPerHost = parallelism
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 10 * time.Second
+	return &http.Client{Transport: t}
 }
 
 // hasCode reports whether err is a response error with the given code.
@@ -156,14 +192,80 @@ loop:
 	return context.Cause(ctx)
 }
 
-// Get implements Store.Get with parallel point queries.
+// Query limits of the Table service: a $filter holds at most 15
+// comparisons (one is the PartitionKey), and a list page at most 1000
+// entities.
+const (
+	maxFilterKeys = 14
+	pageSize      = 1000
+)
+
+// listMinKeys is the number of keys wanted in one partition from which
+// Get starts by listing the partition rather than querying the keys.
+const listMinKeys = 100
+
+// getTask is one request of a Get: the row keys rks (sorted) of partition
+// pk, fetched by a filter query (or a point query for one key), or by
+// listing the partition when list is set.
+type getTask struct {
+	pk   string
+	rks  []string
+	list bool
+}
+
+// Get implements Store.Get; see TableStore for the strategy.
 func (s *TableStore) Get(ctx context.Context, keys []string) (map[string]*Indicator, error) {
-	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	want := make(map[string]bool, len(keys))
+	byPK := make(map[string][]string)
+	for _, k := range keys {
+		if want[k] {
+			continue
+		}
+		want[k] = true
+		pk, rk := location(k)
+		byPK[pk] = append(byPK[pk], rk)
+	}
+	var tasks []getTask
+	for _, pk := range slices.Sorted(maps.Keys(byPK)) {
+		rks := byPK[pk]
+		slices.Sort(rks)
+		if len(rks) >= listMinKeys {
+			tasks = append(tasks, getTask{pk: pk, rks: rks, list: true})
+			continue
+		}
+		for chunk := range slices.Chunk(rks, maxFilterKeys) {
+			tasks = append(tasks, getTask{pk: pk, rks: chunk})
+		}
+	}
 	out := make(map[string]*Indicator, len(keys))
 	var mu sync.Mutex
-	err := parallel(ctx, s.parallel, len(keys), func(ctx context.Context, i int) error {
-		pk, rk := location(keys[i])
-		resp, err := s.client.GetEntity(ctx, pk, rk, nil)
+	add := func(ind *Indicator) error {
+		if want[ind.Key] {
+			mu.Lock()
+			out[ind.Key] = ind
+			mu.Unlock()
+		}
+		return nil
+	}
+	err := parallel(ctx, s.parallel, len(tasks), func(ctx context.Context, i int) error {
+		t := tasks[i]
+		if t.list {
+			return s.listWanted(ctx, t.pk, t.rks, add)
+		}
+		return s.queryKeys(ctx, t.pk, t.rks, add)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryKeys fetches the rows rks (at most maxFilterKeys) of partition pk
+// with one filter query, or a point query for a single row, and calls fn
+// for each row found.
+func (s *TableStore) queryKeys(ctx context.Context, pk string, rks []string, fn func(*Indicator) error) error {
+	if len(rks) == 1 {
+		resp, err := s.client.GetEntity(ctx, pk, rks[0], nil)
 		if hasStatus(err, http.StatusNotFound) {
 			return nil
 		}
@@ -174,15 +276,79 @@ func (s *TableStore) Get(ctx context.Context, keys []string) (map[string]*Indica
 		if err != nil {
 			return fmt.Errorf("state: get: %w", err)
 		}
-		mu.Lock()
-		out[keys[i]] = ind
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return fn(ind)
 	}
-	return out, nil
+	return s.listPartition(ctx, pk, rowKeyFilter(rks), fn)
+}
+
+// rowKeyFilter returns the OData condition matching the row keys rks:
+// (RowKey eq 'a' or RowKey eq 'b' ...).
+func rowKeyFilter(rks []string) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, rk := range rks {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		b.WriteString("RowKey eq '")
+		b.WriteString(odataString(rk))
+		b.WriteByte('\'')
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// listWanted fetches the rows rks (sorted) of partition pk by listing the
+// partition page by page, as long as that takes fewer requests than
+// querying the wanted rows that remain; it then queries those.
+//
+// Row keys are hex SHA-256 hashes, spread evenly: the row key of a page's
+// last row tells which fraction of the partition has been listed, hence
+// about how many pages remain. Listing costs one request per 1000 rows
+// whether wanted or not, a filter query one request per 14 wanted rows;
+// so a partition holding few rows besides the wanted ones is listed whole,
+// and a large one costs one page more than querying alone would.
+func (s *TableStore) listWanted(ctx context.Context, pk string, rks []string, fn func(*Indicator) error) error {
+	listed, last := 0, ""
+	var rest []string // the wanted rows not listed yet
+	switched := false
+	err := s.listPages(ctx, pk, "", func(ind *Indicator) error {
+		_, last = location(ind.Key)
+		listed++
+		return fn(ind)
+	}, func() bool {
+		n, found := slices.BinarySearch(rks, last)
+		if found {
+			n++
+		}
+		rest = rks[n:]
+		switched = len(rest) > 0 && remainingPages(listed, last) > (len(rest)+maxFilterKeys-1)/maxFilterKeys
+		return len(rest) > 0 && !switched
+	})
+	if err != nil || !switched {
+		return err
+	}
+	for chunk := range slices.Chunk(rest, maxFilterKeys) {
+		if err := s.queryKeys(ctx, pk, chunk, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remainingPages estimates the pages left to list in a partition of which
+// listed rows have been listed, up to row key last (hex, evenly spread).
+func remainingPages(listed int, last string) int {
+	if listed == 0 || len(last) < 8 {
+		return math.MaxInt // nothing to estimate from: assume many
+	}
+	v, err := strconv.ParseUint(last[:8], 16, 32)
+	if err != nil {
+		return math.MaxInt
+	}
+	done := (float64(v) + 1) / (1 << 32) // fraction of the key space listed
+	rest := float64(listed) * (1 - done) / done
+	return int(math.Ceil(rest / pageSize))
 }
 
 // Scan implements Store.Scan: one pager per indicator partition, run in
@@ -212,6 +378,12 @@ func (s *TableStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indic
 // listPartition calls fn for every indicator of partition pk matching the
 // OData condition cond ("" = all), page by page.
 func (s *TableStore) listPartition(ctx context.Context, pk, cond string, fn func(*Indicator) error) error {
+	return s.listPages(ctx, pk, cond, fn, nil)
+}
+
+// listPages is listPartition that, when next is not nil, calls next
+// between pages and stops when it returns false.
+func (s *TableStore) listPages(ctx context.Context, pk, cond string, fn func(*Indicator) error, next func() bool) error {
 	q := fmt.Sprintf("PartitionKey eq '%s'", pk)
 	if cond != "" {
 		q += " and " + cond
@@ -230,6 +402,9 @@ func (s *TableStore) listPartition(ctx context.Context, pk, cond string, fn func
 			if err := fn(ind); err != nil {
 				return err
 			}
+		}
+		if next != nil && pager.More() && !next() {
+			return nil
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -82,37 +84,68 @@ func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
 	return nil
 }
 
-// putChunk writes ops (one partition) as a transaction, or entity by entity
-// if the transaction fails, and returns the conflicting keys.
+// putChunk writes ops (one partition) as a transaction and returns the
+// conflicting keys. A transaction fails whole on its first failed
+// operation, whose index the error response names: a conflicting record
+// is set aside and the transaction resubmitted without it, so a chunk with
+// c conflicts takes c+1 requests. Should the failure not name a
+// conflicting operation, the records are written one by one instead.
 func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error) {
-	if len(ops) > 1 {
-		actions := make([]aztables.TransactionAction, len(ops))
-		for i, op := range ops {
-			actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: op.entity}
-			if op.rec.ETag != "" {
-				actions[i].ActionType = aztables.TransactionTypeUpdateReplace
-				actions[i].IfMatch = to.Ptr(azcore.ETag(op.rec.ETag))
-			}
-		}
+	var conflicts []string
+	for len(ops) > 1 {
 		capt := &captured{}
-		_, err := s.client.SubmitTransaction(context.WithValue(ctx, captureKey{}, capt), actions, nil)
+		_, err := s.client.SubmitTransaction(context.WithValue(ctx, captureKey{}, capt), transactionActions(ops), nil)
 		if err == nil {
 			res, perr := batchETags(capt.header.Get("Content-Type"), capt.body)
 			if perr == nil && matchOps(res, ops) {
 				for i, op := range ops {
 					op.rec.ETag = res[i].etag
 				}
-				return nil, nil
+				return conflicts, nil
 			}
 			// Written, but the new ETags are unknown: read them back.
-			return s.refreshETags(ctx, ops)
+			c, err := s.refreshETags(ctx, ops)
+			return append(conflicts, c...), err
 		}
 		var re *azcore.ResponseError
 		if !errors.As(err, &re) {
-			return nil, fmt.Errorf("state: put: transaction: %w", err)
+			return conflicts, fmt.Errorf("state: put: transaction: %w", err)
 		}
-		// A failed transaction wrote nothing: find the culprits one by one.
+		// A failed transaction wrote nothing.
+		i, status, perr := batchFailure(capt.header.Get("Content-Type"), capt.body)
+		if perr != nil || i >= len(ops) || !isConflict(status) {
+			break // find the culprits one by one
+		}
+		conflicts = append(conflicts, ops[i].rec.Key)
+		ops = slices.Delete(slices.Clone(ops), i, i+1)
 	}
+	c, err := s.putEach(ctx, ops)
+	return append(conflicts, c...), err
+}
+
+// transactionActions returns the transaction operations of ops: an insert
+// for a record without ETag, otherwise a replace if the ETag matches.
+func transactionActions(ops []putOp) []aztables.TransactionAction {
+	actions := make([]aztables.TransactionAction, len(ops))
+	for i, op := range ops {
+		actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: op.entity}
+		if op.rec.ETag != "" {
+			actions[i].ActionType = aztables.TransactionTypeUpdateReplace
+			actions[i].IfMatch = to.Ptr(azcore.ETag(op.rec.ETag))
+		}
+	}
+	return actions
+}
+
+// isConflict reports whether an operation's HTTP status means its record
+// is in conflict: inserted concurrently (409), ETag mismatch (412) or
+// deleted concurrently (404).
+func isConflict(status int) bool {
+	return status == http.StatusConflict || status == http.StatusPreconditionFailed || status == http.StatusNotFound
+}
+
+// putEach writes ops one request each and returns the conflicting keys.
+func (s *TableStore) putEach(ctx context.Context, ops []putOp) ([]string, error) {
 	var conflicts []string
 	for _, op := range ops {
 		var (
@@ -268,6 +301,51 @@ func batchETags(contentType string, body []byte) ([]opResult, error) {
 		results = append(results, opResult{etag: etag, rowKey: locationRowKey(r.Header.Get("Location"))})
 	}
 	return results, nil
+}
+
+// batchFailure parses the response of a failed transaction (a
+// changeset holding the one failed operation's HTTP response) and returns
+// the index of the failed operation, from the "index:" prefix the service
+// puts in the error message, and its HTTP status.
+func batchFailure(contentType string, body []byte) (index, status int, err error) {
+	parts, err := multipartParts(contentType, body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(parts) != 1 {
+		return 0, 0, fmt.Errorf("batch response: %d parts, want 1 changeset", len(parts))
+	}
+	inner, err := multipartParts(parts[0].contentType, parts[0].body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(inner) != 1 {
+		return 0, 0, fmt.Errorf("batch error response: %d operation responses, want 1", len(inner))
+	}
+	r, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(inner[0].body)), nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("batch error response: %w", err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode < 400 {
+		return 0, 0, fmt.Errorf("batch error response: operation status %d", r.StatusCode)
+	}
+	var e struct {
+		Error struct {
+			Message struct {
+				Value string `json:"value"`
+			} `json:"message"`
+		} `json:"odata.error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, int64(len(body)))).Decode(&e); err != nil {
+		return 0, 0, fmt.Errorf("batch error response: %w", err)
+	}
+	num, _, ok := strings.Cut(e.Error.Message.Value, ":")
+	if !ok || num == "" || len(num) > 3 || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, 0, errors.New("batch error response: the message names no operation index")
+	}
+	index, _ = strconv.Atoi(num) // ≤ 3 digits
+	return index, r.StatusCode, nil
 }
 
 // locationRowKey extracts the row key from an entity URL ending in
