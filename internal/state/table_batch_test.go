@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +74,15 @@ func openCounted(t *testing.T) (*TableStore, *countingTransport, *TableStore) {
 	return s, ct, other
 }
 
+// samples returns a sample record for each key.
+func samples(keys []string) []*Indicator {
+	recs := make([]*Indicator, len(keys))
+	for i, k := range keys {
+		recs[i] = sample(k)
+	}
+	return recs
+}
+
 // checkStored checks that every record of recs is stored as it is, with
 // the ETag Put gave it.
 func checkStored(t *testing.T, s Store, recs []*Indicator) {
@@ -103,12 +114,11 @@ func TestTablePutMany(t *testing.T) {
 	s, ct, other := openCounted(t)
 	keys := keysIn("many", "", 1000)
 	perPK := make(map[string]int)
-	recs := make([]*Indicator, len(keys))
-	for i, k := range keys {
-		recs[i] = sample(k)
+	for _, k := range keys {
 		pk, _ := location(k)
 		perPK[pk]++
 	}
+	recs := samples(keys)
 	if err := s.Put(t.Context(), recs); err != nil {
 		t.Fatal(err)
 	}
@@ -151,15 +161,11 @@ func TestTablePutConflictInTransaction(t *testing.T) {
 	if err := other.Put(ctx, []*Indicator{theirs}); err != nil {
 		t.Fatal(err)
 	}
-	recs := make([]*Indicator, len(keys))
-	for i, k := range keys {
-		recs[i] = sample(k)
-	}
+	recs := samples(keys)
 	check := func(phase string, before string) {
 		t.Helper()
 		ct.reset()
-		capt := &captured{}
-		err := s.Put(context.WithValue(ctx, captureKey{}, capt), recs)
+		err := s.Put(ctx, recs)
 		var ce *ConflictError
 		if !errors.As(err, &ce) || len(ce.Keys) != 1 || ce.Keys[0] != keys[hot] {
 			t.Fatalf("%s: Put = %v, want a conflict on %s only", phase, err, keys[hot])
@@ -191,6 +197,60 @@ func TestTablePutConflictInTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("update", recs[hot].ETag)
+}
+
+// TestTablePutManyConflicts has 30 stale records among 100 of one
+// partition: after the second conflict the store reads the others
+// instead of resubmitting the transaction once per conflict.
+func TestTablePutManyConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, ct, other := openCounted(t)
+	keys := keysIn("manyconflicts", "i0b", 100)
+	recs := samples(keys)
+	if err := s.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := other.Get(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed []*Indicator
+	want := make(map[string]bool)
+	for i := 3; i < len(keys); i += 3 {
+		ind := theirs[keys[i]]
+		ind.Confidence = 1
+		changed = append(changed, ind)
+		want[ind.Key] = true
+	}
+	if err := other.Put(ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		r.Revision = 9
+	}
+	ct.reset()
+	err = s.Put(ctx, recs)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Keys) != len(want) {
+		t.Fatalf("Put = %v, want conflicts on %d keys", err, len(want))
+	}
+	for _, k := range ce.Keys {
+		if !want[k] {
+			t.Errorf("%s named as conflicting", k)
+		}
+	}
+	if n := ct.reset(); n["batch"] != 3 || n["write"] != 0 || n["query"] > (len(keys)+maxFilterKeys-1)/maxFilterKeys {
+		t.Errorf("requests %v, want 3 transactions and the queries of one read", n)
+	}
+	var written []*Indicator
+	for _, r := range recs {
+		if !want[r.Key] {
+			written = append(written, r)
+		}
+	}
+	checkStored(t, other, written)
+	checkStored(t, other, changed)
 }
 
 // TestBatchFailureAzurite checks that Azurite names the failed operation
@@ -235,10 +295,7 @@ func TestTableGetPaging(t *testing.T) {
 	s, ct, other := openCounted(t)
 	dense := keysIn("dense", "i06", 1200)
 	spread := keysIn("spread", "", 300)
-	var recs []*Indicator
-	for _, k := range append(append([]string(nil), dense...), spread...) {
-		recs = append(recs, sample(k))
-	}
+	recs := samples(append(append([]string(nil), dense...), spread...))
 	if err := other.Put(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +396,45 @@ func TestRemainingPages(t *testing.T) {
 		got := remainingPages(tc.listed, tc.last)
 		if tc.want < 0 && got < 1<<30 || tc.want >= 0 && got != tc.want {
 			t.Errorf("remainingPages(%d, %q) = %d, want %d (-1: many)", tc.listed, tc.last, got, tc.want)
+		}
+	}
+}
+
+// TestTableConcurrentTransactions has writers read-modify-write the same
+// 60 keys of one partition, so every Put is one transaction that
+// conflicts on some records: every writer's update must survive.
+func TestTableConcurrentTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openAzurite(t)
+	keys := keysIn("txwriters", "i0a", 60)
+	const writers, rounds = 6, 2
+	err := parallel(ctx, writers, writers, func(ctx context.Context, w int) error {
+		for r := range rounds {
+			label := fmt.Sprintf("w%d-r%d", w, r)
+			err := readModifyWrite(ctx, s, keys, func(ind *Indicator) {
+				ind.Labels = append(ind.Labels, label)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		var labels []string
+		if got[k] != nil {
+			labels = slices.Sorted(slices.Values(got[k].Labels))
+		}
+		if want := writers * rounds; len(labels) != want || len(slices.Compact(slices.Clone(labels))) != want {
+			t.Errorf("%s: labels %q, want %d distinct: updates lost or applied twice", k, labels, want)
 		}
 	}
 }

@@ -87,11 +87,14 @@ func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
 // putChunk writes ops (one partition) as a transaction and returns the
 // conflicting keys. A transaction fails whole on its first failed
 // operation, whose index the error response names: a conflicting record
-// is set aside and the transaction resubmitted without it, so a chunk with
-// c conflicts takes c+1 requests. Should the failure not name a
-// conflicting operation, the records are written one by one instead.
+// is set aside and the transaction resubmitted without it. From the second
+// conflict, the records left are read first and those already stale set
+// aside too, so a chunk with many conflicts costs a few requests, not one
+// per conflict. Should a failure not name a conflicting operation, the
+// records are written one by one instead.
 func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error) {
 	var conflicts []string
+	failed := 0 // transactions failed on a conflict
 	for len(ops) > 1 {
 		capt := &captured{}
 		_, err := s.client.SubmitTransaction(context.WithValue(ctx, captureKey{}, capt), transactionActions(ops), nil)
@@ -118,9 +121,51 @@ func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error
 		}
 		conflicts = append(conflicts, ops[i].rec.Key)
 		ops = slices.Delete(slices.Clone(ops), i, i+1)
+		if failed++; failed == 2 {
+			// Conflicts come in runs (another instance writing the same
+			// records): find the other stale records by reading rather
+			// than by resubmitting the transaction once per record.
+			stale, err := s.staleOps(ctx, ops)
+			if err != nil {
+				return conflicts, err
+			}
+			ops = slices.DeleteFunc(ops, func(op putOp) bool {
+				if stale[op.rec.Key] {
+					conflicts = append(conflicts, op.rec.Key)
+				}
+				return stale[op.rec.Key]
+			})
+		}
 	}
 	c, err := s.putEach(ctx, ops)
 	return append(conflicts, c...), err
+}
+
+// staleOps reads the stored versions of ops (one partition) and returns
+// the keys whose write would conflict: an insert of a stored key, an
+// update of a key stored with another ETag or not stored any more.
+func (s *TableStore) staleOps(ctx context.Context, ops []putOp) (map[string]bool, error) {
+	rks := make([]string, len(ops))
+	for i, op := range ops {
+		_, rks[i] = location(op.rec.Key)
+	}
+	stored := make(map[string]string, len(ops)) // key -> ETag
+	for chunk := range slices.Chunk(rks, maxFilterKeys) {
+		err := s.queryKeys(ctx, ops[0].pk, chunk, func(ind *Indicator) error {
+			stored[ind.Key] = ind.ETag
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("state: put: %w", err)
+		}
+	}
+	stale := make(map[string]bool)
+	for _, op := range ops {
+		if etag, ok := stored[op.rec.Key]; ok != (op.rec.ETag != "") || etag != op.rec.ETag {
+			stale[op.rec.Key] = true
+		}
+	}
+	return stale, nil
 }
 
 // transactionActions returns the transaction operations of ops: an insert
