@@ -19,11 +19,13 @@ import (
 var (
 	benchFileN    = flag.Int("state.filen", 100_000, "indicators per run in BenchmarkStateDiff/file")
 	benchAzuriteN = flag.Int("state.azuriten", 10_000, "indicators per run in BenchmarkStateDiff/azurite")
+	benchChunk    = flag.Int("state.chunk", 2_500, "keys per Get and Put in BenchmarkStateDiff/azurite-chunked")
 )
 
 // BenchmarkStateDiff measures one feed run's state traffic: Get every
 // key of the run, then Put every record (half of them new on the first
-// run, updates afterwards).
+// run, updates afterwards). The chunked variant does so chunk by chunk,
+// as the ingest pipeline does.
 func BenchmarkStateDiff(b *testing.B) {
 	b.Run("file", func(b *testing.B) {
 		s, err := OpenFile(filepath.Join(b.TempDir(), "state.jsonl"), &FileOptions{FlushInterval: -1})
@@ -31,14 +33,19 @@ func BenchmarkStateDiff(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		benchDiff(b, s, *benchFileN)
+		benchDiff(b, s, *benchFileN, *benchFileN)
 	})
 	b.Run("azurite", func(b *testing.B) {
-		benchDiff(b, openAzurite(b), *benchAzuriteN)
+		benchDiff(b, openAzurite(b), *benchAzuriteN, *benchAzuriteN)
+	})
+	b.Run("azurite-chunked", func(b *testing.B) {
+		benchDiff(b, openAzurite(b), *benchAzuriteN, *benchChunk)
 	})
 }
 
-func benchDiff(b *testing.B, s Store, n int) {
+// benchDiff runs the state traffic of runs of n indicators, chunk keys at
+// a time.
+func benchDiff(b *testing.B, s Store, n, chunk int) {
 	ctx := context.Background()
 	keys := keysIn("bench", "", n)
 	seed := make([]*Indicator, 0, n/2)
@@ -54,29 +61,31 @@ func benchDiff(b *testing.B, s Store, n int) {
 	runs := 0
 	var getTime, putTime, getCPU, putCPU time.Duration
 	for b.Loop() {
-		t, c := time.Now(), azuriteCPU()
-		cur, err := s.Get(ctx, keys)
-		getTime += time.Since(t)
-		getCPU += azuriteCPU() - c
-		if err != nil {
-			b.Fatal(err)
-		}
-		recs := make([]*Indicator, len(keys))
-		for i, k := range keys {
-			if ind := cur[k]; ind != nil {
-				ind.Revision++
-				ind.LastUploaded = t0.Add(time.Duration(runs) * time.Hour)
-				recs[i] = ind
-			} else {
-				recs[i] = sample(k)
+		for keys := range slices.Chunk(keys, chunk) {
+			t, c := time.Now(), azuriteCPU()
+			cur, err := s.Get(ctx, keys)
+			getTime += time.Since(t)
+			getCPU += azuriteCPU() - c
+			if err != nil {
+				b.Fatal(err)
 			}
+			recs := make([]*Indicator, len(keys))
+			for i, k := range keys {
+				if ind := cur[k]; ind != nil {
+					ind.Revision++
+					ind.LastUploaded = t0.Add(time.Duration(runs) * time.Hour)
+					recs[i] = ind
+				} else {
+					recs[i] = sample(k)
+				}
+			}
+			t, c = time.Now(), azuriteCPU()
+			if err := s.Put(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+			putTime += time.Since(t)
+			putCPU += azuriteCPU() - c
 		}
-		t, c = time.Now(), azuriteCPU()
-		if err := s.Put(ctx, recs); err != nil {
-			b.Fatal(err)
-		}
-		putTime += time.Since(t)
-		putCPU += azuriteCPU() - c
 		runs++
 	}
 	b.ReportMetric(float64(n*runs)/time.Since(start).Seconds(), "indicators/s")
@@ -118,7 +127,7 @@ func azuriteCPU() time.Duration {
 // BenchmarkTableGet compares ways to read a run's records from Table
 // Storage: Get (what the store does), one point query per key, one filter
 // query per 14 keys, and listing whole partitions; "dense" reads every row
-// of the table, "sparse" a tenth of them.
+// of the table, "chunk" a chunk of -state.chunk keys, "sparse" a tenth.
 func BenchmarkTableGet(b *testing.B) {
 	s := openAzurite(b)
 	ctx := context.Background()
@@ -136,6 +145,7 @@ func BenchmarkTableGet(b *testing.B) {
 		keys []string
 	}{
 		{"dense", keys},
+		{"chunk", keys[:*benchChunk]},
 		{"sparse", keys[:n/10]},
 	} {
 		for _, tc := range []struct {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -78,15 +80,22 @@ const DefaultTable = "feeds2sentinel"
 // Get groups keys by partition and runs its requests in parallel (at most
 // Parallelism at once): a filter query per 14 keys of a partition (the
 // service allows 15 comparisons in a filter, one being the PartitionKey),
-// a point query for a lone key. From 100 keys wanted in one partition, Get
-// first lists the partition (1000 rows a request) and goes on listing as
-// long as the rows left, estimated from how far the hash-ordered row keys
-// have got, take fewer requests than querying the keys left; then it
-// queries those. A run's diff against a table not much larger than the
-// run reads whole partitions; a chunk of a large table pays one page.
+// a point query for a lone key, or a listing of the partition (1000 rows
+// a page) when it holds at most 3 rows per key wanted. The store estimates
+// each partition's size from its listings (Get's, Scan's) and the rows it
+// inserts since; with 100 keys or more in a partition of unknown size, Get
+// lists it and goes on as long as the rows left, estimated from how far
+// the hash-ordered row keys have got, stay within 3 per key left. So a
+// diff against a table not much larger than the run reads whole
+// partitions, and one against a large table pays one page a partition
+// once per store.
 type TableStore struct {
 	client   *aztables.Client
 	parallel int
+	// rows estimates each indicator partition's row count, plus one (0:
+	// unknown): set by listings, counted up by inserts. It only steers
+	// Get between listing a partition and querying keys.
+	rows [partitionCount]atomic.Int64
 }
 
 var _ Store = (*TableStore)(nil)
@@ -192,17 +201,63 @@ loop:
 	return context.Cause(ctx)
 }
 
-// Query limits of the Table service: a $filter holds at most 15
-// comparisons (one is the PartitionKey), and a list page at most 1000
-// entities.
+// maxFilterKeys is the number of keys of one filter query: the Table
+// service allows 15 comparisons in a $filter, one is the PartitionKey.
+const maxFilterKeys = 14
+
+// Get lists a partition rather than querying keys when it holds at most
+// listRowsPerKey rows per key wanted; when its size is unknown, from
+// listMinKeys keys wanted (a first page then tells the size). A listed row
+// costs less than a key queried (a filter query is a request per 14 keys;
+// Azurite scans the whole table for each), but not much less.
 const (
-	maxFilterKeys = 14
-	pageSize      = 1000
+	listRowsPerKey = 3
+	listMinKeys    = 100
 )
 
-// listMinKeys is the number of keys wanted in one partition from which
-// Get starts by listing the partition rather than querying the keys.
-const listMinKeys = 100
+// partitionRows returns the estimated row count of partition pk, if known.
+func (s *TableStore) partitionRows(pk string) (int, bool) {
+	p, ok := partitionIndex(pk)
+	if !ok {
+		return 0, false
+	}
+	n := s.rows[p].Load()
+	return int(n - 1), n > 0
+}
+
+// setPartitionRows records the estimated row count of partition pk.
+func (s *TableStore) setPartitionRows(pk string, n int) {
+	if p, ok := partitionIndex(pk); ok {
+		s.rows[p].Store(int64(n) + 1)
+	}
+}
+
+// addPartitionRows adds n inserted rows to the estimate of partition pk,
+// if it is known.
+func (s *TableStore) addPartitionRows(pk string, n int) {
+	p, ok := partitionIndex(pk)
+	if !ok {
+		return
+	}
+	for {
+		v := s.rows[p].Load()
+		if v == 0 || s.rows[p].CompareAndSwap(v, v+int64(n)) {
+			return
+		}
+	}
+}
+
+// partitionIndex returns the index of indicator partition pk ("i00".."i3f").
+func partitionIndex(pk string) (int, bool) {
+	if len(pk) != 3 || pk[0] != 'i' {
+		return 0, false
+	}
+	p, err := strconv.ParseUint(pk[1:], 16, 8)
+	if err != nil || p >= partitionCount {
+		return 0, false
+	}
+	return int(p), true
+}
 
 // getTask is one request of a Get: the row keys rks (sorted) of partition
 // pk, fetched by a filter query (or a point query for one key), or by
@@ -229,7 +284,8 @@ func (s *TableStore) Get(ctx context.Context, keys []string) (map[string]*Indica
 	for _, pk := range slices.Sorted(maps.Keys(byPK)) {
 		rks := byPK[pk]
 		slices.Sort(rks)
-		if len(rks) >= listMinKeys {
+		rows, known := s.partitionRows(pk)
+		if known && rows <= listRowsPerKey*len(rks) || !known && len(rks) >= listMinKeys {
 			tasks = append(tasks, getTask{pk: pk, rks: rks, list: true})
 			continue
 		}
@@ -299,22 +355,34 @@ func rowKeyFilter(rks []string) string {
 }
 
 // listWanted fetches the rows rks (sorted) of partition pk by listing the
-// partition page by page, as long as that takes fewer requests than
-// querying the wanted rows that remain; it then queries those.
+// partition page by page, as long as the rows left to list are at most
+// listRowsPerKey per wanted row left; it then queries those, and records
+// the partition's estimated size for the next Get.
 //
 // Row keys are hex SHA-256 hashes, spread evenly: the row key of a page's
 // last row tells which fraction of the partition has been listed, hence
-// about how many pages remain. Listing costs one request per 1000 rows
-// whether wanted or not, a filter query one request per 14 wanted rows;
-// so a partition holding few rows besides the wanted ones is listed whole,
-// and a large one costs one page more than querying alone would.
+// about how many rows remain. A partition holding few rows besides the
+// wanted ones is listed whole; a large one costs one page more than
+// querying alone would.
 func (s *TableStore) listWanted(ctx context.Context, pk string, rks []string, fn func(*Indicator) error) error {
 	listed, last := 0, ""
 	var rest []string // the wanted rows not listed yet
-	switched := false
-	err := s.listPages(ctx, pk, "", func(ind *Indicator) error {
-		_, last = location(ind.Key)
+	stopped := false
+	err := s.listPages(ctx, pk, "", func(raw []byte) error {
+		// Most rows may be unwanted: read their row key only.
+		var head struct{ RowKey string }
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
+		last = head.RowKey
 		listed++
+		if _, wanted := slices.BinarySearch(rks, last); !wanted {
+			return nil
+		}
+		ind, err := decodeIndicator(raw, "")
+		if err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
 		return fn(ind)
 	}, func() bool {
 		n, found := slices.BinarySearch(rks, last)
@@ -322,11 +390,20 @@ func (s *TableStore) listWanted(ctx context.Context, pk string, rks []string, fn
 			n++
 		}
 		rest = rks[n:]
-		switched = len(rest) > 0 && remainingPages(listed, last) > (len(rest)+maxFilterKeys-1)/maxFilterKeys
-		return len(rest) > 0 && !switched
+		left := remainingRows(listed, last)
+		if len(rest) > 0 && left <= listRowsPerKey*len(rest) {
+			return true // listing on is cheaper
+		}
+		stopped = true
+		s.setPartitionRows(pk, listed+left)
+		return false
 	})
-	if err != nil || !switched {
+	if err != nil {
 		return err
+	}
+	if !stopped {
+		s.setPartitionRows(pk, listed) // listed whole
+		return nil
 	}
 	for chunk := range slices.Chunk(rest, maxFilterKeys) {
 		if err := s.queryKeys(ctx, pk, chunk, fn); err != nil {
@@ -336,19 +413,22 @@ func (s *TableStore) listWanted(ctx context.Context, pk string, rks []string, fn
 	return nil
 }
 
-// remainingPages estimates the pages left to list in a partition of which
-// listed rows have been listed, up to row key last (hex, evenly spread).
-func remainingPages(listed int, last string) int {
+// remainingRows estimates the rows left to list in a partition of which
+// listed rows have been listed, up to row key last. Row keys are hex
+// SHA-256 hashes whose top 6 bits are the partition's (see location): the
+// next 26 bits, evenly spread, tell how far the listing has got.
+func remainingRows(listed int, last string) int {
+	const many = 1 << 30 // nothing to estimate from
 	if listed == 0 || len(last) < 8 {
-		return math.MaxInt // nothing to estimate from: assume many
+		return many
 	}
 	v, err := strconv.ParseUint(last[:8], 16, 32)
 	if err != nil {
-		return math.MaxInt
+		return many
 	}
-	done := (float64(v) + 1) / (1 << 32) // fraction of the key space listed
-	rest := float64(listed) * (1 - done) / done
-	return int(math.Ceil(rest / pageSize))
+	const span = 1 << 26
+	done := (float64(v%span) + 1) / span // fraction of the partition listed
+	return int(min(math.Ceil(float64(listed)*(1-done)/done), many))
 }
 
 // Scan implements Store.Scan: one pager per indicator partition, run in
@@ -361,7 +441,9 @@ func (s *TableStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indic
 	}
 	var mu sync.Mutex
 	return parallel(ctx, s.parallel, partitionCount, func(ctx context.Context, p int) error {
-		return s.listPartition(ctx, partitionName(p), cond, func(ind *Indicator) error {
+		rows := 0
+		err := s.listPartition(ctx, partitionName(p), cond, func(ind *Indicator) error {
+			rows++
 			if !filter.match(ind) {
 				return nil
 			}
@@ -372,18 +454,29 @@ func (s *TableStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indic
 			}
 			return fn(ind)
 		})
+		if err == nil && cond == "" {
+			s.setPartitionRows(partitionName(p), rows)
+		}
+		return err
 	})
 }
 
 // listPartition calls fn for every indicator of partition pk matching the
 // OData condition cond ("" = all), page by page.
 func (s *TableStore) listPartition(ctx context.Context, pk, cond string, fn func(*Indicator) error) error {
-	return s.listPages(ctx, pk, cond, fn, nil)
+	return s.listPages(ctx, pk, cond, func(raw []byte) error {
+		ind, err := decodeIndicator(raw, "")
+		if err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
+		return fn(ind)
+	}, nil)
 }
 
-// listPages is listPartition that, when next is not nil, calls next
-// between pages and stops when it returns false.
-func (s *TableStore) listPages(ctx context.Context, pk, cond string, fn func(*Indicator) error, next func() bool) error {
+// listPages calls fn with every entity of partition pk matching the OData
+// condition cond ("" = all), page by page; when next is not nil, it calls
+// next between pages and stops when next returns false.
+func (s *TableStore) listPages(ctx context.Context, pk, cond string, fn func(raw []byte) error, next func() bool) error {
 	q := fmt.Sprintf("PartitionKey eq '%s'", pk)
 	if cond != "" {
 		q += " and " + cond
@@ -395,11 +488,7 @@ func (s *TableStore) listPages(ctx context.Context, pk, cond string, fn func(*In
 			return fmt.Errorf("state: list %s: %w", pk, err)
 		}
 		for _, raw := range page.Entities {
-			ind, err := decodeIndicator(raw, "")
-			if err != nil {
-				return fmt.Errorf("state: list %s: %w", pk, err)
-			}
-			if err := fn(ind); err != nil {
+			if err := fn(raw); err != nil {
 				return err
 			}
 		}

@@ -25,15 +25,18 @@ type countingTransport struct {
 	n    map[string]int
 }
 
-// kind classifies a request: "batch", "query" (a $filter list), "point"
-// (a GET of one entity) or "write" (an entity written alone).
+// Do counts req by kind: "batch", "query" (a $filter on row keys),
+// "list" (a page of a partition), "point" (a GET of one entity) or
+// "write" (an entity written alone).
 func (c *countingTransport) Do(req *http.Request) (*http.Response, error) {
 	kind := "write"
 	switch {
 	case strings.HasSuffix(req.URL.Path, "$batch"):
 		kind = "batch"
-	case req.Method == http.MethodGet && req.URL.Query().Has("$filter"):
+	case req.Method == http.MethodGet && strings.Contains(req.URL.Query().Get("$filter"), "RowKey"):
 		kind = "query"
+	case req.Method == http.MethodGet && req.URL.Query().Has("$filter"):
+		kind = "list"
 	case req.Method == http.MethodGet:
 		kind = "point"
 	}
@@ -319,9 +322,23 @@ func TestTableGetPaging(t *testing.T) {
 	}
 	n := ct.reset()
 	// i06 holds 1200 + ~5 rows: two pages. The spread keys: ~5 a partition,
-	// one query each.
-	if n["query"] > 2+partitionCount || n["point"] > partitionCount {
+	// one query each (two in the odd partition with more than 14).
+	if n["list"] != 2 || n["query"]+n["point"] > 2*partitionCount {
 		t.Errorf("requests %v: want 2 pages of i06 and about one request a partition", n)
+	}
+
+	// Once a Scan has counted the partitions' rows (a few dozen each, but
+	// two pages in i06), Get lists the small partitions: one page instead
+	// of a query.
+	if err := s.Scan(ctx, ScanFilter{}, func(*Indicator) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ct.reset()
+	if got, err = s.Get(ctx, spread); err != nil || len(got) != len(spread) {
+		t.Fatalf("Get = %d records, %v; want %d", len(got), err, len(spread))
+	}
+	if n := ct.reset(); n["query"]+n["point"] > 1 || n["list"] > partitionCount-1 {
+		t.Errorf("requests after Scan %v: want one page a partition but i06 queried", n)
 	}
 }
 
@@ -354,10 +371,18 @@ func TestTableGetSparse(t *testing.T) {
 	if len(got) != len(keys) {
 		t.Fatalf("Get returned %d of %d", len(got), len(keys))
 	}
-	// One page of 1000 (~1/8 of the keys), then ceil(~105/14) = 8 queries;
-	// listing all would take 8 pages.
-	if n := ct.reset(); n["query"] < 2 || n["query"] > 1+(len(keys)+maxFilterKeys-1)/maxFilterKeys {
+	// One page of 1000 rows (~1/8 of the keys), then ceil(~105/14) = 8
+	// queries rather than 7,000 rows more.
+	queries := (len(keys) + maxFilterKeys - 1) / maxFilterKeys
+	if n := ct.reset(); n["list"] != 1 || n["query"] < 2 || n["query"] > queries {
 		t.Errorf("requests %v: want one page and queries of 14 keys", n)
+	}
+	// The partition's size is known now: queries only.
+	if got, err = s.Get(ctx, keys); err != nil || len(got) != len(keys) {
+		t.Fatalf("Get = %d records, %v; want %d", len(got), err, len(keys))
+	}
+	if n := ct.reset(); n["list"] != 0 || n["query"] != queries {
+		t.Errorf("requests %v: want %d queries and no page", n, queries)
 	}
 }
 
@@ -378,24 +403,26 @@ func TestRowKeyFilterLength(t *testing.T) {
 	}
 }
 
-func TestRemainingPages(t *testing.T) {
+func TestRemainingRows(t *testing.T) {
 	t.Parallel()
+	const many = 1 << 30
 	cases := []struct {
 		listed int
 		last   string
 		want   int
 	}{
-		{1000, "40000000" + strings.Repeat("0", 56), 3}, // a quarter listed: 3000 rows left
+		{1000, "01000000" + strings.Repeat("0", 56), 3000}, // i00, a quarter listed
+		{1000, "61000000", 3000},                           // i18, a quarter
 		{1000, "ffffffff" + strings.Repeat("f", 56), 0},
-		{1000, "7fffffff", 1},
-		{0, "40000000", -1},
-		{1000, "", -1},
-		{1000, "zz000000", -1},
+		{500, "1dffffff", 500}, // i07, half
+		{0, "01000000", many},
+		{1000, "", many},
+		{1000, "zz000000", many},
+		{1000, "04000000", many}, // i01, nothing listed: capped
 	}
 	for _, tc := range cases {
-		got := remainingPages(tc.listed, tc.last)
-		if tc.want < 0 && got < 1<<30 || tc.want >= 0 && got != tc.want {
-			t.Errorf("remainingPages(%d, %q) = %d, want %d (-1: many)", tc.listed, tc.last, got, tc.want)
+		if got := remainingRows(tc.listed, tc.last); got != tc.want {
+			t.Errorf("remainingRows(%d, %q) = %d, want %d", tc.listed, tc.last, got, tc.want)
 		}
 	}
 }

@@ -63,6 +63,7 @@ func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
 			ops = ops[n:]
 		}
 	}
+	defer s.countInserts(slices.DeleteFunc(slices.Clone(recs), func(r *Indicator) bool { return r.ETag != "" }))
 	var (
 		mu        sync.Mutex
 		conflicts []string
@@ -82,6 +83,21 @@ func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
 		return &ConflictError{Keys: conflicts}
 	}
 	return nil
+}
+
+// countInserts adds the records of inserts that were written (they have
+// an ETag now) to Get's estimates of the partition sizes.
+func (s *TableStore) countInserts(inserts []*Indicator) {
+	added := make(map[string]int)
+	for _, r := range inserts {
+		if r.ETag != "" {
+			pk, _ := location(r.Key)
+			added[pk]++
+		}
+	}
+	for pk, n := range added {
+		s.addPartitionRows(pk, n)
+	}
 }
 
 // putChunk writes ops (one partition) as a transaction and returns the
