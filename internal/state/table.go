@@ -73,9 +73,10 @@ const DefaultTable = "feeds2sentinel"
 // between is reported in the *ConflictError with its record's ETag
 // unchanged (see refreshETags). A transaction fails whole on its first
 // conflicting record, which the error response names: that record is
-// reported and the transaction resubmitted without it. Only if the
-// failure names no conflicting operation are the records written one by
-// one.
+// reported and the transaction resubmitted without it; from a second
+// conflict on, the records left are read and the stale ones set aside
+// together. Only if a failure names no conflicting operation are the
+// records written one by one.
 //
 // Get groups keys by partition and runs its requests in parallel (at most
 // Parallelism at once): a filter query per 14 keys of a partition (the

@@ -172,7 +172,7 @@ func (s *TableStore) staleOps(ctx context.Context, ops []putOp) (map[string]bool
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("state: put: %w", err)
+			return nil, err // already "state: get: ..."
 		}
 	}
 	stale := make(map[string]bool)
