@@ -132,10 +132,21 @@ func OpenTable(ctx context.Context, opts TableOptions) (*TableStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open table: %w", err)
 	}
+	client := svc.NewClient(opts.Table)
 	if _, err := svc.CreateTable(ctx, opts.Table, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
-		return nil, fmt.Errorf("state: create table %s: %w", opts.Table, err)
+		// A role scoped to the table itself (as the Bicep grants) may not
+		// create tables: the table is the deployment's to create, so a
+		// refused create is fine when the table answers a read.
+		if !hasStatus(err, http.StatusForbidden) {
+			return nil, fmt.Errorf("state: create table %s: %w", opts.Table, err)
+		}
+		top := int32(1)
+		pager := client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top})
+		if _, perr := pager.NextPage(ctx); perr != nil {
+			return nil, fmt.Errorf("state: table %s: creating it was refused (%w) and reading it failed too (%v): create the table or grant Storage Table Data Contributor on it", opts.Table, err, perr)
+		}
 	}
-	return &TableStore{client: svc.NewClient(opts.Table), parallel: opts.Parallelism}, nil
+	return &TableStore{client: client, parallel: opts.Parallelism}, nil
 }
 
 // newHTTPClient returns the HTTP client of a store whose operations run
