@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -234,7 +235,66 @@ func eachBundleObject(r io.Reader, fn func(json.RawMessage)) error {
 	return err
 }
 
+// objectID returns the top-level "id" of a JSON object ("" when it has
+// none or is not JSON). It scans instead of decoding: an object's id is
+// read three times on its way into the bundle.
 func objectID(o []byte) string {
+	depth := 0
+	for i := 0; i < len(o); i++ {
+		switch o[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			j := i + 1
+			for j < len(o) && o[j] != '"' {
+				if o[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(o) {
+				return ""
+			}
+			key := o[i+1 : j]
+			i = j
+			if depth != 1 || string(key) != "id" {
+				continue
+			}
+			k := skipSpace(o, j+1)
+			if k >= len(o) || o[k] != ':' {
+				continue // a value that reads "id"
+			}
+			k = skipSpace(o, k+1)
+			if k >= len(o) || o[k] != '"' {
+				return ""
+			}
+			for e := k + 1; e < len(o); e++ {
+				switch o[e] {
+				case '\\':
+					return slowObjectID(o) // an escaped id: decode it properly
+				case '"':
+					if !utf8.Valid(o[k+1 : e]) {
+						return slowObjectID(o)
+					}
+					return string(o[k+1 : e])
+				}
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func slowObjectID(o []byte) string {
 	var v struct {
 		ID string `json:"id"`
 	}
