@@ -133,7 +133,8 @@ func payloadMode(t *testing.T, backend string, cr clientRequest) answer {
 	if q, err := url.ParseQuery(cr.query); err == nil {
 		hreq["Query"] = q
 	}
-	if len(cr.body) > 0 {
+	// The host copies the body only when the request has a length.
+	if len(cr.body) > 0 && cr.header.Get("Transfer-Encoding") != "chunked" {
 		hreq["Body"] = string(cr.body)
 		if ct := cr.header.Get("Content-Type"); ct == "application/octet-stream" || strings.HasPrefix(ct, "multipart/") {
 			hreq["Body"] = cr.body // []byte marshals as base64
@@ -283,5 +284,22 @@ func TestHTTPFunctionsInEveryHostMode(t *testing.T) {
 	}
 	if ready, _, _, _ := d.spool.Counts(); ready != 0 {
 		t.Errorf("dry runs and refused requests queued %d batches", ready)
+	}
+}
+
+// TestPayloadModeChunkedBody: a host in payload mode drops a body sent
+// without Content-Length; the client is told so, instead of hearing that
+// its submission was empty.
+func TestPayloadModeChunkedBody(t *testing.T) {
+	d := testDeps(t, nil)
+	srv := testServer(t, d)
+	a := payloadMode(t, srv.URL, clientRequest{method: "POST", path: "/api/indicators",
+		header: http.Header{"Content-Type": {"application/json"}, "Transfer-Encoding": {"chunked"}}, body: []byte(`["45.147.230.12"]`)})
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	json.Unmarshal(a.body, &e)
+	if a.status != http.StatusBadRequest || e.Error.Code != "bad_body" || !strings.Contains(e.Error.Message, "Content-Length") {
+		t.Errorf("status %d body %s; want 400 bad_body naming Content-Length", a.status, a.body)
 	}
 }

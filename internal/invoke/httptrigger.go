@@ -26,6 +26,13 @@ const (
 // ErrHTTPRequest is wrapped by the errors of [DecodeHTTPRequest].
 var ErrHTTPRequest = errors.New("invoke: malformed HTTP trigger payload")
 
+// ErrBodyDropped is the error reading the body of a request rebuilt by
+// [DecodeHTTPRequest] when the client sent the body chunked: the host puts
+// a body in the payload only when the request has a Content-Length, so
+// that body is lost.
+var ErrBodyDropped = errors.New("the Functions host passed on no body: in its payload mode it drops a body sent " +
+	"without Content-Length (chunked); send the request with a Content-Length")
+
 // DecodeHTTPRequest rebuilds the client's request from the payload the host
 // sends for an HTTP trigger when it neither proxies nor forwards the
 // request: Data.<binding> = {"Url", "Method", "Query", "Headers", "Params",
@@ -37,8 +44,10 @@ var ErrHTTPRequest = errors.New("invoke: malformed HTTP trigger payload")
 // Url carries no query. Headers may map a name to a string or a list of
 // strings. Body is the text of the body, or its base64 when the
 // Content-Type is application/octet-stream or multipart/* (the host sends
-// byte arrays so); absent means an empty body. Content-Length and
-// Transfer-Encoding headers are dropped: the body is complete. Params and
+// byte arrays so); absent means an empty body, except that a chunked
+// request without Body gets a body whose reads fail with [ErrBodyDropped].
+// Content-Length and Transfer-Encoding headers are dropped: the body is
+// complete. Params and
 // Identities are ignored: the routes are fixed and App Service
 // authentication also names the caller in X-MS-CLIENT-PRINCIPAL-NAME,
 // which is among Headers. Errors wrap [ErrHTTPRequest] (and [ErrNoBinding]
@@ -70,7 +79,7 @@ func DecodeHTTPRequest(ctx context.Context, req *Request, binding string) (*http
 	if u.RawQuery == "" {
 		u.RawQuery = queryValues(lookup(obj, "Query")).Encode()
 	}
-	header, err := decodeHeaders(lookup(obj, "Headers"))
+	header, chunked, err := decodeHeaders(lookup(obj, "Headers"))
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +93,9 @@ func DecodeHTTPRequest(ctx context.Context, req *Request, binding string) (*http
 	}
 	r.Header = header
 	r.Host = u.Host
+	if chunked && len(body) == 0 {
+		r.Body, r.ContentLength = io.NopCloser(errReader{ErrBodyDropped}), -1
+	}
 	r.RequestURI = u.RequestURI()
 	return r, nil
 }
@@ -103,23 +115,29 @@ func queryValues(raw json.RawMessage) url.Values {
 }
 
 // decodeHeaders decodes the payload's Headers object. Hop-by-hop and
-// length headers are dropped.
-func decodeHeaders(raw json.RawMessage) (http.Header, error) {
+// length headers are dropped; chunked says whether Transfer-Encoding
+// named chunked.
+func decodeHeaders(raw json.RawMessage) (h http.Header, chunked bool, err error) {
 	m, err := decodeObject(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Headers: %w", ErrHTTPRequest, err)
+		return nil, false, fmt.Errorf("%w: Headers: %w", ErrHTTPRequest, err)
 	}
-	h := http.Header{}
+	h = http.Header{}
 	for k, v := range m {
 		switch http.CanonicalHeaderKey(k) {
-		case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Te", "Trailer":
+		case "Transfer-Encoding":
+			for _, s := range stringList(v) {
+				chunked = chunked || strings.Contains(strings.ToLower(s), "chunked")
+			}
+			continue
+		case "Content-Length", "Connection", "Keep-Alive", "Upgrade", "Te", "Trailer":
 			continue
 		}
 		for _, s := range stringList(v) {
 			h.Add(k, s)
 		}
 	}
-	return h, nil
+	return h, chunked, nil
 }
 
 // stringList decodes a string or a list of strings; other values yield

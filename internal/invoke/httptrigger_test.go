@@ -203,11 +203,34 @@ func TestDecodeHTTPRequestErrors(t *testing.T) {
 	}
 }
 
+func TestDecodeHTTPRequestChunkedBodyDropped(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		req     string
+		wantErr error
+		want    string
+	}{
+		{`{"Url":"http://h/api/indicators","Method":"POST","Headers":{"Transfer-Encoding":["chunked"]}}`, ErrBodyDropped, ""},
+		{`{"Url":"http://h/api/indicators","Method":"POST","Headers":{"transfer-encoding":"gzip, chunked"},"Body":"abc"}`, nil, "abc"},
+		{`{"Url":"http://h/api/status","Method":"GET"}`, nil, ""},
+	} {
+		r, err := DecodeHTTPRequest(context.Background(), &Request{Data: map[string]json.RawMessage{"req": json.RawMessage(tc.req)}}, "")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.req, err)
+		}
+		b, err := io.ReadAll(r.Body)
+		if !errors.Is(err, tc.wantErr) || string(b) != tc.want || r.Header.Get("Transfer-Encoding") != "" {
+			t.Errorf("%s: body %q, %v; want %q, %v", tc.req, b, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
 func FuzzDecodeHTTPRequest(f *testing.F) {
 	f.Add(httpSampleBody(f, "ms_doc_http_trigger_request_nonforwarding.http"))
 	f.Add([]byte(`{"Data":{"req":{"Url":"http://h/x?a=1","Method":"POST","Headers":{"Content-Type":"application/octet-stream"},"Body":"AAEC"}}}`))
 	f.Add([]byte(`{"Data":{"req":"{\"Url\":\"http://h/x\",\"Method\":\"GET\",\"Query\":\"{\\\"a\\\":[\\\"1\\\",2]}\"}"}}`))
 	f.Add([]byte(`{"Data":{"req":{"Url":"::","Method":"\u0000"}}}`))
+	f.Add([]byte(`{"Data":{"req":{"Url":"/x","Method":"PUT","Headers":{"Transfer-Encoding":["chunked"],"Content-Length":"-1"}}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := DecodeRequest(bytes.NewReader(b))
 		if err != nil {
