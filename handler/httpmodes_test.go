@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -301,5 +302,29 @@ func TestPayloadModeChunkedBody(t *testing.T) {
 	json.Unmarshal(a.body, &e)
 	if a.status != http.StatusBadRequest || e.Error.Code != "bad_body" || !strings.Contains(e.Error.Message, "Content-Length") {
 		t.Errorf("status %d body %s; want 400 bad_body naming Content-Length", a.status, a.body)
+	}
+}
+
+// TestWaitSlot: a payload-mode invocation runs only while it holds a slot,
+// and one that gives up waiting runs nothing.
+func TestWaitSlot(t *testing.T) {
+	slots := make(chan struct{}, 1)
+	ran := 0
+	h := waitSlot(slots, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(slots) != 1 {
+			t.Errorf("running without holding a slot")
+		}
+		ran++
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/SubmitIndicators", nil))
+	if ran != 1 || len(slots) != 0 {
+		t.Fatalf("ran %d, slots held after return %d", ran, len(slots))
+	}
+	slots <- struct{}{} // all taken
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/SubmitIndicators", nil).WithContext(ctx))
+	if ran != 1 {
+		t.Errorf("ran without a slot")
 	}
 }

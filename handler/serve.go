@@ -81,6 +81,20 @@ func serverTimeouts(cfg *config.Config) (read, write time.Duration) {
 	return read, write
 }
 
+// waitSlot runs next once it holds one of slots, waiting for one as long as
+// the request lasts (the Functions host holds the client meanwhile).
+func waitSlot(slots chan struct{}, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-r.Context().Done():
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // payloadMaxBytes bounds an HTTP function's invocation payload in payload
 // mode: a SUBMIT_MAX_BYTES body, base64-encoded or JSON-escaped (twice its
 // size covers base64 and text with ordinary escaping), plus 1 MiB for the
@@ -120,7 +134,9 @@ func routes(d *deps) (*http.ServeMux, error) {
 			// Proxied and forwarded requests keep the client's path;
 			// a host that does neither POSTs the payload to /<Name>.
 			mux.Handle(fn.Path(), h)
-			mux.Handle("POST "+fn.InvokePath(), invoke.HTTPHandler(fn.Name, h, popts))
+			// The payload is read whole before h runs: bound how many
+			// are in memory at once.
+			mux.Handle("POST "+fn.InvokePath(), waitSlot(make(chan struct{}, maxConcurrentSubmissions), invoke.HTTPHandler(fn.Name, h, popts)))
 		default:
 			return nil, fmt.Errorf("no handler for trigger %s of %s", fn.Trigger, fn.Name)
 		}
