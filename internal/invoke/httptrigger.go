@@ -47,11 +47,10 @@ var ErrBodyDropped = errors.New("the Functions host passed on no body: in its pa
 // byte arrays so); absent means an empty body, except that a chunked
 // request without Body gets a body whose reads fail with [ErrBodyDropped].
 // Content-Length and Transfer-Encoding headers are dropped: the body is
-// complete. Params and
-// Identities are ignored: the routes are fixed and App Service
-// authentication also names the caller in X-MS-CLIENT-PRINCIPAL-NAME,
-// which is among Headers. Errors wrap [ErrHTTPRequest] (and [ErrNoBinding]
-// when the binding is missing).
+// complete. Params and Identities are ignored: the routes are fixed, and
+// App Service authentication also names the caller in
+// X-MS-CLIENT-PRINCIPAL-NAME, which is among Headers. Errors wrap
+// [ErrHTTPRequest] (and [ErrNoBinding] when the binding is missing).
 func DecodeHTTPRequest(ctx context.Context, req *Request, binding string) (*http.Request, error) {
 	if binding == "" {
 		binding = HTTPTriggerBinding
@@ -61,8 +60,11 @@ func DecodeHTTPRequest(ctx context.Context, req *Request, binding string) (*http
 		return nil, fmt.Errorf("%w: %w", ErrHTTPRequest, err)
 	}
 	obj, err := decodeObject(raw)
-	if err != nil || obj == nil {
-		return nil, fmt.Errorf("%w: %q is not an object: %v", ErrHTTPRequest, binding, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: binding %q: %w", ErrHTTPRequest, binding, err)
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("%w: binding %q is null; want the request object", ErrHTTPRequest, binding)
 	}
 	method, err := DecodeString(lookup(obj, "Method"))
 	if err != nil || method == "" || strings.ContainsAny(method, " \t\r\n") {
