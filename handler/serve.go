@@ -81,7 +81,31 @@ func serverTimeouts(cfg *config.Config) (read, write time.Duration) {
 	return read, write
 }
 
-// routes registers one handler per app.Function at the path the host calls.
+// waitSlot runs next once it holds one of slots, waiting for one as long as
+// the request lasts (the Functions host holds the client meanwhile).
+func waitSlot(slots chan struct{}, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-r.Context().Done():
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// payloadMaxBytes bounds an HTTP function's invocation payload in payload
+// mode: a SUBMIT_MAX_BYTES body, base64-encoded or JSON-escaped (twice its
+// size covers base64 and text with ordinary escaping), plus 1 MiB for the
+// URL and headers. A larger payload is answered as a too-large body.
+func payloadMaxBytes(cfg *config.Config) int64 {
+	return 2*cfg.Submit.MaxBytes + 1<<20
+}
+
+// routes registers one handler per app.Function at the path the host calls;
+// an HTTP function is served at its route (proxied or forwarded requests)
+// and at /<Name> (payload mode, through invoke.HTTPHandler).
 func routes(d *deps) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	specs, err := feedSpecs(d.cfg)
@@ -89,6 +113,7 @@ func routes(d *deps) (*http.ServeMux, error) {
 		return nil, err
 	}
 	hopts := &invoke.HandlerOptions{Logger: d.logger, Timeout: d.cfg.InvocationTimeout}
+	popts := &invoke.HandlerOptions{Logger: d.logger, Timeout: d.cfg.InvocationTimeout, MaxBody: payloadMaxBytes(d.cfg)}
 	slots := make(chan struct{}, maxConcurrentSubmissions)
 	for _, fn := range app.Functions() {
 		switch fn.Trigger {
@@ -97,14 +122,21 @@ func routes(d *deps) (*http.ServeMux, error) {
 		case app.TriggerServiceBus:
 			mux.Handle("POST "+fn.Path(), invoke.Handler(fn.Name, uploadFunc(d), hopts))
 		case app.TriggerHTTP:
+			var h http.Handler
 			switch fn.Name {
 			case app.FunctionSubmit:
-				mux.Handle(fn.Path(), submitHandler(d, slots))
+				h = submitHandler(d, slots)
 			case app.FunctionStatus:
-				mux.Handle(fn.Path(), statusHandler(d))
+				h = statusHandler(d)
 			default:
 				return nil, fmt.Errorf("no handler for HTTP function %s", fn.Name)
 			}
+			// Proxied and forwarded requests keep the client's path;
+			// a host that does neither POSTs the payload to /<Name>.
+			mux.Handle(fn.Path(), h)
+			// The payload is read whole before h runs: bound how many
+			// are in memory at once.
+			mux.Handle("POST "+fn.InvokePath(), waitSlot(make(chan struct{}, maxConcurrentSubmissions), invoke.HTTPHandler(fn.Name, h, popts)))
 		default:
 			return nil, fmt.Errorf("no handler for trigger %s of %s", fn.Trigger, fn.Name)
 		}

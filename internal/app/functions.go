@@ -42,12 +42,19 @@ type Function struct {
 }
 
 // Path is the path the Functions host calls on the handler: /api/<route>
-// for HTTP functions (request forwarding keeps the original path) and
-// /<Name> for every other trigger.
+// for HTTP functions (request proxying and forwarding keep the client's
+// path) and /<Name> for every other trigger.
 func (f Function) Path() string {
 	if f.Trigger == TriggerHTTP {
 		return "/api/" + f.Route
 	}
+	return f.InvokePath()
+}
+
+// InvokePath is /<Name>, the path the host POSTs an invocation payload to:
+// every non-HTTP trigger, and an HTTP function when the host neither
+// proxies nor forwards its requests.
+func (f Function) InvokePath() string {
 	return "/" + f.Name
 }
 

@@ -18,12 +18,6 @@ import (
 // FunctionFile is the name of the binding file in each function folder.
 const FunctionFile = "function.json"
 
-// HTTP binding names of every HTTP function.
-const (
-	httpInBinding  = "req"
-	httpOutBinding = "res"
-)
-
 // The binding shapes, as structs so that the key order is fixed.
 type (
 	functionFile struct {
@@ -98,10 +92,10 @@ func functionJSON(fn app.Function) ([]byte, error) {
 		}
 		bindings = []any{
 			httpInBindingJSON{
-				Name: httpInBinding, Type: string(app.TriggerHTTP), Direction: "in",
+				Name: invoke.HTTPTriggerBinding, Type: string(app.TriggerHTTP), Direction: "in",
 				AuthLevel: auth, Methods: fn.Methods, Route: fn.Route,
 			},
-			httpOutBindingJSON{Name: httpOutBinding, Type: "http", Direction: "out"},
+			httpOutBindingJSON{Name: invoke.HTTPOutputBinding, Type: "http", Direction: "out"},
 		}
 	default:
 		return nil, fmt.Errorf("function %s: unknown trigger %q", fn.Name, fn.Trigger)
