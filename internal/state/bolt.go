@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -62,6 +63,10 @@ var (
 	metaSchema       = []byte("schema")
 )
 
+// initialMmapSize is the address space mapped for the file at open: 4 GiB
+// (a few million indicators) on 64-bit systems, 1 GiB elsewhere.
+var initialMmapSize = int(min(uint64(1)<<32, uint64(math.MaxInt)>>1))
+
 // boltSchema is the layout version written to the meta bucket.
 const boltSchema = "1"
 
@@ -83,7 +88,14 @@ func OpenBolt(path string, opts *BoltOptions) (*BoltStore, error) {
 	case timeout < 0:
 		timeout = time.Nanosecond
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly,
+		// Address space, not memory: without it every doubling of the
+		// file remaps it and copies every node in use (a third of a
+		// first run's CPU at 100k indicators).
+		InitialMmapSize: initialMmapSize,
+		FreelistType:    bolt.FreelistMapType,
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is open in another feeds2sentinel process (waited %s); stop that process or point STATE_FILE (or F2S_DATA_DIR) elsewhere", ErrLocked, path, timeout)
 	}
