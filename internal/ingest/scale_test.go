@@ -63,7 +63,7 @@ func newScaleEnv(tb testing.TB, n int) *scaleEnv {
 	src.MinInterval, src.Body = 0, nil
 	cfg, _ := config.Load(map[string]string{}, config.ModeLocal)
 	fc, _ := cfg.Feed("threatfox")
-	fc.Enabled, fc.URL = true, e.srv.URL+"/threatfox.json"
+	fc.Enabled, fc.URL, fc.MaxBytes = true, e.srv.URL+"/threatfox.json", 4<<30
 	e.spec = ingest.FeedSpec{Source: src, Config: fc}
 	e.open(tb)
 	return e
