@@ -169,31 +169,19 @@ func (s *BoltStore) tx(ctx context.Context, write bool, fn func(*bolt.Tx) error)
 }
 
 // encodeBolt is the stored form of ind at version ver: the version, the
-// status byte, the length of the JSON of every field but Object, that
-// JSON, then Object's bytes as they are (not re-encoded).
+// status byte, the binary form of every field but Object (boltcodec.go),
+// then Object's bytes as they are (not re-encoded).
 func encodeBolt(ind *Indicator, ver uint64) ([]byte, error) {
-	obj := ind.Object
-	meta := *ind
-	meta.Object = nil
-	var buf bytes.Buffer
-	buf.Grow(boltHeader + 512 + len(obj))
-	buf.Write(make([]byte, boltHeader))
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&meta); err != nil {
-		return nil, err
-	}
-	buf.Write(obj)
-	b := buf.Bytes()
+	b := make([]byte, boltHeader, boltHeader+256+len(ind.Object))
 	binary.BigEndian.PutUint64(b[:8], ver)
 	b[8] = statusByte(ind.Status)
-	binary.BigEndian.PutUint32(b[9:boltHeader], uint32(buf.Len()-boltHeader-len(obj)))
-	return b, nil
+	b = appendMeta(b, ind)
+	return append(b, ind.Object...), nil
 }
 
-// boltHeader is the size of a stored indicator's header: version, status
-// and the length of its JSON part.
-const boltHeader = 13
+// boltHeader is the size of a stored indicator's header: version and
+// status.
+const boltHeader = 9
 
 // decodeBolt reads a stored indicator value (copying what it keeps: bolt
 // memory is only valid inside its transaction).
@@ -201,15 +189,12 @@ func decodeBolt(key, v []byte) (*Indicator, error) {
 	if len(v) < boltHeader {
 		return nil, fmt.Errorf("state: record %q is damaged (%d bytes)", key, len(v))
 	}
-	n := int(binary.BigEndian.Uint32(v[9:boltHeader]))
-	if n > len(v)-boltHeader {
-		return nil, fmt.Errorf("state: record %q is damaged (length %d)", key, n)
-	}
 	var ind Indicator
-	if err := json.Unmarshal(v[boltHeader:boltHeader+n], &ind); err != nil {
+	obj, err := decodeMeta(v[boltHeader:], &ind)
+	if err != nil {
 		return nil, fmt.Errorf("state: record %q is damaged: %w", key, err)
 	}
-	if obj := v[boltHeader+n:]; len(obj) > 0 {
+	if len(obj) > 0 {
 		ind.Object = bytes.Clone(obj)
 	}
 	ind.ETag = etagOf(v)
