@@ -122,12 +122,17 @@ type peakMeter struct {
 	stop       chan struct{}
 	done       sync.WaitGroup
 	heap, rss  uint64
+	base       uint64 // live heap when the meter started
 	heapSample []metrics.Sample
 }
 
 func startPeakMeter() *peakMeter {
 	runtime.GC()
 	m := &peakMeter{stop: make(chan struct{}), heapSample: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
+	// What the process holds already (other tests' leftovers) is not the
+	// run's: peaks are measured above it.
+	metrics.Read(m.heapSample)
+	m.base = m.heapSample[0].Value.Uint64()
 	m.done.Go(func() {
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
@@ -145,10 +150,15 @@ func startPeakMeter() *peakMeter {
 	return m
 }
 
+// end stops the meter and returns the peak heap above the starting point
+// and the peak anonymous RSS.
 func (m *peakMeter) end() (heap, rss uint64) {
 	close(m.stop)
 	m.done.Wait()
-	return m.heap, m.rss
+	if m.heap < m.base {
+		return 0, m.rss
+	}
+	return m.heap - m.base, m.rss
 }
 
 // rss is the process's anonymous resident memory now (RssAnon, 0 where
