@@ -184,3 +184,22 @@ func BenchmarkNormalizeURLHostile(b *testing.B) {
 		})
 	}
 }
+
+// TestNormalizeURLNumericHostReserved: a host a browser reads as an IPv4
+// address ("0x7f.1", "2130706433", "10.0.0.010") is that address, so the
+// reserved-range policy sees it and rejects it.
+func TestNormalizeURLNumericHostReserved(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"http://0x7f.1/a", "http://2130706433/", "http://0177.0.0.1/", "http://10.0.0.010/", "http://192.168.0x1.1/"} {
+		o, err := Normalize(in, TypeURL)
+		if err != nil {
+			t.Errorf("Normalize(%q): %v", in, err)
+			continue
+		}
+		var p Policy
+		var rej *Rejection
+		if err := p.Check(o); !errors.As(err, &rej) || rej.Reason != ReasonReserved {
+			t.Errorf("Policy.Check(%q) = %v; want ReasonReserved", o.Value, err)
+		}
+	}
+}
