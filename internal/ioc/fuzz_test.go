@@ -19,11 +19,17 @@ var normalizeSeeds = []struct {
 	// Issue 12: hyphens at label edges, invisible characters in URLs.
 	{"-evil.com", ""}, {"evil-.com", TypeDomain}, {"http://evil-.com/", ""},
 	{"http://evil.top/a\u202egpj.exe", ""}, {"http://u\u200b@evil.top/\ufeff?\u2066", TypeURL},
+	// Issue 13: URLs a browser accepts, parsed as the WHATWG URL Standard.
+	{"http://evil.com/a b?c d#e f", ""}, {`http:\\evil.com\a\..\b`, TypeURL}, {"http://ev%69l.com/%2e%2E/ü?ü'", TypeURL},
+	{"http://0x7f.1/", TypeURL}, {"http://u s:p:w@x@evil.com/", TypeURL}, {" \x01http://e.com/a\tb\x00", TypeURL},
+	{`tcp://evil.com/a\b?q='x'`, TypeURL}, {"http://ev%FFil.de/", TypeURL}, {"http:evil.com/x", TypeURL},
+	{"http://evil.com/a/../../%2e./.", ""}, {"http://ｅｖｉｌ.com/", TypeURL},
 }
 
 // FuzzNormalize checks that Normalize never panics, that accepted values
 // are idempotent under Normalize with the returned type, and that accepted
-// values hold no white space, control or invisible format characters.
+// values hold no white space, control or invisible format characters (and
+// accepted URLs only printable ASCII: the rest is percent-encoded).
 func FuzzNormalize(f *testing.F) {
 	for _, s := range normalizeSeeds {
 		f.Add(s.raw, string(s.hint))
@@ -39,6 +45,13 @@ func FuzzNormalize(f *testing.F) {
 		for _, r := range o.Value {
 			if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar || unicode.Is(unicode.Cf, r) {
 				t.Fatalf("Normalize(%q, %q) = %q: holds %q", raw, hint, o.Value, r)
+			}
+		}
+		if o.Type == TypeURL {
+			for i := 0; i < len(o.Value); i++ {
+				if c := o.Value[i]; c <= ' ' || c >= 0x7f {
+					t.Fatalf("Normalize(%q, %q) = %q: URL holds byte %#x, want it percent-encoded", raw, hint, o.Value, c)
+				}
 			}
 		}
 		again, err := Normalize(o.Value, o.Type)

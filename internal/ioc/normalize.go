@@ -87,8 +87,13 @@ func ParseType(s string) (Type, error) {
 //   - Domains: lower-case A-labels (IDNA lookup rules, underscores
 //     tolerated), no trailing dot, at least two labels, a non-numeric TLD, not
 //     a bare public suffix (ICANN or private, e.g. "co.uk", "github.io").
-//   - URLs: see normalizeURL: lower-case scheme and host, default port
-//     dropped, everything after the host kept byte for byte.
+//   - URLs: see normalizeURL: parsed as the WHATWG URL Standard (what
+//     browsers do) for http, https, ws, wss and ftp: lower-case scheme and
+//     host, default port dropped, backslashes in the path read as slashes,
+//     dot segments resolved, and spaces, controls and non-ASCII in the
+//     userinfo, path, query and fragment percent-encoded (%XX upper-case,
+//     existing escapes kept); a host with a forbidden code point is
+//     rejected.
 //   - Hashes: lower-case hex of the type's length; without a hint the
 //     length picks MD5, SHA-1, SHA-256 or SHA-512. x509-sha1 only by hint.
 //   - Email: local part kept as given, domain as for domains.
@@ -132,7 +137,7 @@ func Normalize(raw string, hint Type) (Observable, error) {
 
 // detect guesses the type of a refanged value.
 func detect(s string) Type {
-	if strings.Contains(s, "://") {
+	if strings.Contains(s, "://") || hasSpecialScheme(s) {
 		return TypeURL
 	}
 	if strings.IndexByte(s, '@') >= 0 && strings.IndexByte(s, '/') < 0 {

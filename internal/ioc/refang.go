@@ -14,7 +14,7 @@ import "strings"
 //   - [:] to ":", [://] to "://", [/] to "/", [//] to "//";
 //   - [@] (@) {@} [at] (at) {at} to "@";
 //   - \. to "." in the host part (before the path of a URL), so that
-//     backslashes in URL paths are kept byte for byte;
+//     backslashes in URL paths are left to the URL parser (see Normalize);
 //
 // and it removes leading and trailing white space and one or more
 // surrounding pairs of angle brackets, double or single quotes or backticks.

@@ -280,10 +280,19 @@ func msUTC(t time.Time) time.Time {
 // the feed's open-ended lists last in line: aliases and tags stop at
 // MaxLabels-1 minus the other labels (threat type, source, r.Labels,
 // opts.Labels, port), so that a record with thousands of tags keeps those.
-// It reports whether a label was dropped or cut to MaxLabelLen.
+// It reports whether a label was dropped or cut to MaxLabelLen. The
+// case-insensitive deduplication compares a label with the at most
+// MaxLabels labels kept, and not at all once the list is full, so the cost
+// is linear in the record's tags and aliases.
 func appendLabels(strs []string, start int, o ioc.Observable, r *ioc.Record, opts *Options) ([]string, bool) {
 	truncated := false
 	add := func(l string, limit int) {
+		if truncated && len(strs)-start >= limit {
+			// Full and already marked: whether l is new, a duplicate
+			// or blank, nothing changes. Skipping the comparisons keeps a
+			// record with thousands of tags at one check per tag.
+			return
+		}
 		if l = strings.TrimSpace(l); l == "" {
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +214,40 @@ func TestLabels(t *testing.T) {
 	x, _ = NewIndicator(ip, &ioc.Record{Malware: "elf.mirai"}, testOpts())
 	if !reflect.DeepEqual(x.Labels, []string{"elf.mirai"}) {
 		t.Errorf("malware id label = %q", x.Labels)
+	}
+}
+
+// TestLabelsAfterCap: once the tags fill the labels, further tags (new,
+// case-insensitive duplicates, over-long or blank) change nothing: the
+// labels, their order and the truncation marker are those of the record
+// without them, and the labels after the tags (source, record and option
+// labels, port) are kept.
+func TestLabelsAfterCap(t *testing.T) {
+	t.Parallel()
+	base := &ioc.Record{Source: "threatfox", ThreatType: "botnet_cc", MalwarePrintable: "Mirai", Labels: []string{"analyst"}}
+	for i := range MaxLabels + 5 {
+		base.Tags = append(base.Tags, "tag-"+strconv.Itoa(i))
+	}
+	more := *base
+	more.Tags = append(slices.Clone(base.Tags), "TAG-0", "new-tag", strings.Repeat("x", MaxLabelLen+1), " ", "MIRAI", "another")
+	opts := testOpts()
+	opts.Labels = []string{"feed"}
+	o := ioc.Observable{Type: ioc.TypeIPv4, Value: "198.51.100.7", Port: 8080}
+	want, err := NewIndicator(o, base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewIndicator(o, &more, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Labels, want.Labels) {
+		t.Errorf("labels with extra tags after the cap:\n%q\nwant\n%q", got.Labels, want.Labels)
+	}
+	for _, l := range []string{"Mirai", "botnet_cc", "threatfox", "analyst", "feed", "port:8080", TruncatedLabel} {
+		if !slices.Contains(got.Labels, l) {
+			t.Errorf("label %q missing: %q", l, got.Labels)
+		}
 	}
 }
 

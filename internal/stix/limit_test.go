@@ -211,7 +211,8 @@ func FuzzLimits(f *testing.F) {
 }
 
 // BenchmarkNewIndicatorManyTags: a 4,000-tag record costs time linear in
-// its tags (the label deduplication compares with at most MaxLabels).
+// its tags (the label deduplication compares with at most MaxLabels labels,
+// and not at all once they are full).
 func BenchmarkNewIndicatorManyTags(b *testing.B) {
 	o, r := manyTagsRecord(4000)
 	opts := &stix.Options{Now: func() time.Time { return goldenNow }}
