@@ -72,7 +72,8 @@ func (ru *rules) diff(key string, cur *stix.Indicator, seen state.SourceSeen, st
 		seen.Digest = stix.Fingerprint(cur)
 	}
 	if st == nil {
-		return &change{key: key, ind: cur, upload: true, rec: newState(key, cur, 0, seen, now)}, verdictNew, nil
+		// The digest is the new indicator's fingerprint: computed once.
+		return &change{key: key, ind: cur, upload: true, rec: newStateFP(key, cur, 0, seen, now, seen.Digest)}, verdictNew, nil
 	}
 	if st.Status == state.StatusRevoked {
 		// Revoked ids are never re-activated: the IOC comes back under the
@@ -230,6 +231,12 @@ func decodeIndicator(st *state.Indicator) (*stix.Indicator, error) {
 }
 
 func newState(key string, ind *stix.Indicator, rev int, seen state.SourceSeen, now time.Time) *state.Indicator {
+	return newStateFP(key, ind, rev, seen, now, "")
+}
+
+// newStateFP is newState with ind's fingerprint already known ("" =
+// compute it).
+func newStateFP(key string, ind *stix.Indicator, rev int, seen state.SourceSeen, now time.Time, fp string) *state.Indicator {
 	rec := &state.Indicator{
 		Key:      key,
 		Revision: rev,
@@ -239,17 +246,25 @@ func newState(key string, ind *stix.Indicator, rev int, seen state.SourceSeen, n
 		Created:  ind.Created,
 		Status:   state.StatusActive,
 	}
-	fill(rec, ind, now)
+	fillFP(rec, ind, now, fp)
 	return rec
 }
 
 // fill copies what state remembers of an uploaded indicator; rec.Object is
 // the indicator's one encoding, also the bytes that are enqueued.
 func fill(rec *state.Indicator, ind *stix.Indicator, now time.Time) {
+	fillFP(rec, ind, now, "")
+}
+
+// fillFP is fill with ind's fingerprint already known ("" = compute it).
+func fillFP(rec *state.Indicator, ind *stix.Indicator, now time.Time, fp string) {
+	if fp == "" {
+		fp = stix.Fingerprint(ind)
+	}
 	rec.ID = ind.ID
 	rec.Labels = ind.Labels
 	rec.Confidence = ind.Confidence
-	rec.Fingerprint = stix.Fingerprint(ind)
+	rec.Fingerprint = fp
 	rec.LastUploaded = now
 	rec.ValidUntil = ind.ValidUntil
 	rec.Object = ind.AppendJSON(make([]byte, 0, 1024)) // valid JSON by construction, no re-scan
