@@ -286,6 +286,13 @@ func cmdFeeds(_ context.Context, e *env, _ []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Config.Name
+	}
+	if err := printDetection(e.stdout, names); err != nil {
+		return err
+	}
 	// What each source is and how it handles offline, delisted and
 	// unknown states.
 	for _, s := range specs {
