@@ -128,7 +128,10 @@ func TestRuleQueries(t *testing.T) {
 		"ThreatIntelIndicators\n",
 		"TimeGenerated > ago(14d) and SourceSystem == F2SSourceSystem",
 		"summarize arg_max(TimeGenerated, *) by Id",
-		"IsActive and not(IsDeleted) and not(tobool(Data.revoked))",
+		// Null-safe: an indicator without "revoked" (every live one:
+		// internal/stix omits it unless true) or with an empty IsDeleted
+		// must stay; not(null) would drop it.
+		"IsActive and not(coalesce(IsDeleted, false)) and not(coalesce(tobool(Data.revoked), false))",
 		"ValidUntil > now()",
 		"external_references",
 		"IndicatorSources",

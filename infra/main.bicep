@@ -418,6 +418,7 @@ module sentinelContent 'modules/sentinel-content.bicep' = if (deployWorkbook || 
   scope: resourceGroup(sentinelParts[2], sentinelParts[4])
   params: {
     workspaceName: sentinelParts[8]
+    location: location
     sourceSystem: sentinelSourceSystem
     deployDetectionRules: deployDetectionRules
     deployEmailRule: deployEmailRule

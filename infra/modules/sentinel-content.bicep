@@ -39,6 +39,9 @@ param healthMissedIntervals int = 3
 @description('Deploy the feeds2sentinel workbook.')
 param deployWorkbook bool = false
 
+@description('Region of the workbook (any region; its queries run against the workspace).')
+param location string
+
 @description('Tags of the workbook.')
 param tags object = {}
 
@@ -302,7 +305,7 @@ var rules = [
 ]
 
 resource alertRules 'Microsoft.SecurityInsights/alertRules@2023-02-01' = [
-  for r in filter(rules, r => r.deploy): {
+  for r in filter(rules, x => x.deploy): {
     name: guid(workspace.id, 'feeds2sentinel', sourceSystem, r.key)
     scope: workspace
     kind: 'Scheduled'
@@ -340,7 +343,7 @@ resource alertRules 'Microsoft.SecurityInsights/alertRules@2023-02-01' = [
 
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = if (deployWorkbook) {
   name: guid(workspace.id, 'feeds2sentinel-workbook', sourceSystem)
-  location: workspace.location
+  location: location
   tags: tags
   kind: 'shared'
   properties: {
