@@ -208,6 +208,11 @@ func TestContentSwitches(t *testing.T) {
 			t.Errorf("the %s module call is not conditional on %s", contentModule, sw)
 		}
 	}
+	requireAll(t, "infra/README.md", readText(t, "README.md"), "Microsoft Sentinel Contributor", "`modules/sentinel-content.bicep`",
+		"`deployWorkbook`", "`deployDetectionRules`", "`deployEmailRule`", "`deployCertificateRule`", "`deployHealthRules`",
+		"`healthMissedIntervals`")
+	requireAll(t, "README.md", readText(t, "../README.md"), "## What you see in Sentinel", "Microsoft Sentinel Contributor",
+		"`deployWorkbook`", "`deployDetectionRules`", "`deployEmailRule`", "`deployCertificateRule`", "`deployHealthRules`")
 	requireAll(t, "main.bicep "+contentModule+" call", call,
 		"scope: resourceGroup(sentinelParts[2], sentinelParts[4])",
 		"sourceSystem: sentinelSourceSystem",
