@@ -141,18 +141,32 @@ func buildWorkbook(t *testing.T) []byte {
 		"content": obj{
 			"version": "KqlParameterItem/1.0",
 			"parameters": []obj{
-				{"id": "f2s-workspace", "version": "KqlParameterItem/1.0", "name": "Workspace", "type": 5, "isRequired": true,
-					"query":                   "where type =~ 'microsoft.operationalinsights/workspaces'\n| project id",
-					"crossComponentResources": []string{"value::all"}, "queryType": 1, "resourceType": "microsoft.resourcegraph/resources",
-					"typeSettings": obj{"resourceTypeFilter": obj{"microsoft.operationalinsights/workspaces": true}, "additionalResourceOptions": []string{"value::1"}},
-					"value":        "value::1"},
-				{"id": "f2s-timerange", "version": "KqlParameterItem/1.0", "name": "TimeRange", "type": 4, "isRequired": true,
-					"value":        obj{"durationMs": 604800000},
-					"typeSettings": obj{"selectableValues": []obj{{"durationMs": 86400000}, {"durationMs": 604800000}, {"durationMs": 1209600000}, {"durationMs": 2592000000}}}},
-				{"id": "f2s-sourcesystem", "version": "KqlParameterItem/1.0", "name": "SourceSystem", "label": "Source system", "type": 2, "isRequired": true,
-					"query":                   "ThreatIntelIndicators\n| where TimeGenerated > ago(14d)\n| distinct SourceSystem\n| order by SourceSystem asc",
-					"crossComponentResources": []string{"{Workspace}"}, "queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces",
-					"value": "feeds2sentinel", "typeSettings": obj{"additionalResourceOptions": []string{}}},
+				{
+					"id": "f2s-workspace", "version": "KqlParameterItem/1.0", "name": "Workspace", "type": 5, "isRequired": true,
+					"query":     "where type =~ 'microsoft.operationalinsights/workspaces'\n| project id",
+					"queryType": 1, "resourceType": "microsoft.resourcegraph/resources",
+					"crossComponentResources": []string{"value::all"},
+					"typeSettings": obj{
+						"resourceTypeFilter":        obj{"microsoft.operationalinsights/workspaces": true},
+						"additionalResourceOptions": []string{"value::1"},
+					},
+					"value": "value::1",
+				},
+				{
+					"id": "f2s-timerange", "version": "KqlParameterItem/1.0", "name": "TimeRange", "type": 4, "isRequired": true,
+					"value": obj{"durationMs": 604800000}, // 7 days; 1, 7, 14 and 30 selectable
+					"typeSettings": obj{"selectableValues": []obj{
+						{"durationMs": 86400000}, {"durationMs": 604800000}, {"durationMs": 1209600000}, {"durationMs": 2592000000},
+					}},
+				},
+				{
+					"id": "f2s-sourcesystem", "version": "KqlParameterItem/1.0", "name": "SourceSystem", "label": "Source system",
+					"type": 2, "isRequired": true, "value": "feeds2sentinel",
+					"query":     "ThreatIntelIndicators\n| where TimeGenerated > ago(14d)\n| distinct SourceSystem\n| order by SourceSystem asc",
+					"queryType": 0, "resourceType": "microsoft.operationalinsights/workspaces",
+					"crossComponentResources": []string{"{Workspace}"},
+					"typeSettings":            obj{"additionalResourceOptions": []string{}},
+				},
 				{"id": "f2s-tab", "version": "KqlParameterItem/1.0", "name": "Tab", "type": 1, "isHiddenWhenLocked": true, "value": workbookTabs[0].name},
 			},
 		},
