@@ -96,8 +96,13 @@ func TestSyncLocal(t *testing.T) {
 	}
 	// A second run within URLhaus's minimum interval is skipped politely.
 	code, out, _ = runCLI(t, vars, "", "sync", "--feed", "urlhaus")
-	if code != 0 || !strings.Contains(out, "asks for at least") {
+	if code != 0 || !strings.Contains(out, "asks for at least") || !strings.Contains(out, "--force") {
 		t.Errorf("second run: exit %d\n%s", code, out)
+	}
+	// --force runs it anyway, once, with a warning that names the interval.
+	code, out, errs = runCLI(t, vars, "", "sync", "--feed", "urlhaus", "--force")
+	if code != 0 || strings.Contains(out, "asks for at least") || !strings.Contains(errs, "forced") || !strings.Contains(errs, `"min_interval":"5m0s"`) {
+		t.Errorf("forced run: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = runCLI(t, vars, "", "status")
 	if code != 0 || !strings.Contains(out, "urlhaus") || !strings.Contains(out, "uploader: 1 batches, 11 objects") {

@@ -38,6 +38,7 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("sync", e)
 	var only stringList
 	fs.Var(&only, "feed", "run only this feed (repeatable)")
+	force := fs.Bool("force", false, "run even a feed that ran more recently than its source's minimum interval (once; not to be scripted)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -75,6 +76,7 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 		if !spec.Config.Enabled && explicit {
 			spec.Config.Enabled = true
 		}
+		spec.Force = *force
 		rep, err := p.RunFeed(ctx, spec)
 		reports = append(reports, rep)
 		switch {
@@ -161,8 +163,8 @@ func printSummary(w io.Writer, reports []*ingest.Report, dr ingest.DrainResult, 
 	tw.Flush()
 	if d.spool != nil {
 		ready, inflight, dead, parked := d.spool.Counts()
-		fmt.Fprintf(w, "\nupload: %d batches, %d objects accepted, %d records rejected, %d parked, %d dead-lettered; spool now: %d ready, %d in flight, %d dead-lettered, %d parked\n",
-			dr.Messages, dr.Uploaded, dr.Rejected, dr.Parked, dr.DeadLettered, ready, inflight, dead, parked)
+		fmt.Fprintf(w, "\nupload: %d batches, %d objects accepted, %d records rejected, %d parked, %d dead-lettered; spool now: %d ready, %d in flight, %d dead-lettered, %d parked, %d corrupt\n",
+			dr.Messages, dr.Uploaded, dr.Rejected, dr.Parked, dr.DeadLettered, ready, inflight, dead, parked, d.spool.Corrupt())
 	}
 	if d.bundle != nil {
 		fmt.Fprintf(w, "bundle: %s/bundle.json holds %d STIX objects\n", d.cfg.DataDir, d.bundle.Len())

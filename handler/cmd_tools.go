@@ -170,7 +170,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 	if d.spool != nil {
 		r, i, dl, p := d.spool.Counts()
-		doc.Queue = &queueCounts{Ready: r, InFlight: i, DeadLettered: dl, Parked: p}
+		doc.Queue = &queueCounts{Ready: r, InFlight: i, DeadLettered: dl, Parked: p, Corrupt: d.spool.Corrupt()}
 	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(doc, "", "  ")
@@ -201,9 +201,16 @@ type queueCounts struct {
 	InFlight     int `json:"in_flight"`
 	DeadLettered int `json:"dead_lettered"`
 	Parked       int `json:"parked"`
+	Corrupt      int `json:"corrupt"` // unreadable files moved to the spool's corrupt/ folder
 }
 
-func statusDoc(ctx context.Context, cfg *config.Config, store state.Store) (*statusDocument, error) {
+// statusStore is the state a status document reads.
+type statusStore interface {
+	state.Statuses
+	state.Counters
+}
+
+func statusDoc(ctx context.Context, cfg *config.Config, store statusStore) (*statusDocument, error) {
 	sts, err := store.FeedStatuses(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read feed status: %w", err)
@@ -254,7 +261,7 @@ func printStatus(w io.Writer, doc *statusDocument) {
 	fmt.Fprintf(w, "\nuploader: %d batches, %d objects, %d records rejected, %d throttled (429), %d retries, %d dead-lettered, %d parked; last success %s\n",
 		u.Batches, u.Objects, u.Rejected, u.Throttled, u.Retries, u.DeadLettered, u.Parked, last)
 	if doc.Queue != nil {
-		fmt.Fprintf(w, "local spool: %d ready, %d in flight, %d dead-lettered, %d parked\n", doc.Queue.Ready, doc.Queue.InFlight, doc.Queue.DeadLettered, doc.Queue.Parked)
+		fmt.Fprintf(w, "local spool: %d ready, %d in flight, %d dead-lettered, %d parked, %d corrupt\n", doc.Queue.Ready, doc.Queue.InFlight, doc.Queue.DeadLettered, doc.Queue.Parked, doc.Queue.Corrupt)
 	}
 }
 
@@ -270,18 +277,27 @@ func cmdFeeds(_ context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
+	return printFeeds(e.stdout, cfg)
+}
+
+// printFeeds lists the configured feeds and what each source is.
+func printFeeds(w io.Writer, cfg *config.Config) error {
 	specs, err := feedSpecs(cfg)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "feed\tenabled\tschedule\tneeds key\tcomplete list\turl")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "feed\tfunction\tenabled\tschedule\tneeds key\tcomplete list\turl")
 	for _, s := range specs {
 		u := s.Config.URL
 		if u == "" {
 			u = s.Source.DefaultURL
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%v\t%s\n", s.Config.Name, s.Config.Enabled, s.Config.Schedule, s.Source.RequiresKey, s.Source.CompleteAt(u), u)
+		fn := s.Source.Function
+		if s.Config.User {
+			fn = "FeedUserLists"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%v\t%v\t%s\n", s.Config.Name, fn, s.Config.Enabled, s.Config.Schedule, s.Source.RequiresKey, s.Source.CompleteAt(u), u)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -290,14 +306,14 @@ func cmdFeeds(_ context.Context, e *env, _ []string) error {
 	for i, s := range specs {
 		names[i] = s.Config.Name
 	}
-	if err := printDetection(e.stdout, names); err != nil {
+	if err := printDetection(w, names); err != nil {
 		return err
 	}
 	// What each source is and how it handles offline, delisted and
 	// unknown states.
 	for _, s := range specs {
 		if s.Source.Docs != "" {
-			fmt.Fprintf(e.stdout, "\n%s: %s\n", s.Config.Name, s.Source.Docs)
+			fmt.Fprintf(w, "\n%s: %s\n", s.Config.Name, s.Source.Docs)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/stix/stixtest"
 )
 
@@ -66,8 +67,8 @@ func TestRoutesMatchFunctionJSON(t *testing.T) {
 		}
 		var fj struct {
 			Bindings []struct {
-				Type, Direction, Route string
-				Methods                []string
+				Name, Type, Direction, Route string
+				Methods                      []string
 			}
 		}
 		if err := json.Unmarshal(b, &fj); err != nil {
@@ -76,9 +77,22 @@ func TestRoutesMatchFunctionJSON(t *testing.T) {
 		name := filepath.Base(filepath.Dir(f))
 		path, method := "/"+name, http.MethodPost
 		for _, bd := range fj.Bindings {
-			if bd.Type == "httpTrigger" {
+			switch bd.Type {
+			case "httpTrigger":
 				path = "/api/" + bd.Route
 				method = strings.ToUpper(bd.Methods[0])
+				if bd.Name != invoke.HTTPTriggerBinding {
+					t.Errorf("%s: trigger binding %q, payload mode reads Data.%s", f, bd.Name, invoke.HTTPTriggerBinding)
+				}
+				// A host that neither proxies nor forwards POSTs the
+				// payload to /<Name>.
+				if _, pattern := mux.Handler(httptest.NewRequest(http.MethodPost, "/"+name, nil)); pattern == "" {
+					t.Errorf("%s: the handler serves nothing at POST /%s (payload mode)", f, name)
+				}
+			case "http":
+				if bd.Name != invoke.HTTPOutputBinding {
+					t.Errorf("%s: output binding %q, payload mode answers Outputs.%s", f, bd.Name, invoke.HTTPOutputBinding)
+				}
 			}
 		}
 		req := httptest.NewRequest(method, path, nil)

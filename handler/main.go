@@ -50,7 +50,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"sync":    {summary: "run feeds through the whole pipeline in this process (fetch → normalize → queue → upload)", usage: "sync [--feed NAME]...", run: cmdSync},
+		"sync":    {summary: "run feeds through the whole pipeline in this process (fetch → normalize → queue → upload)", usage: "sync [--feed NAME]... [--force]", run: cmdSync},
 		"convert": {summary: "convert a raw feed payload to STIX objects (one per line) on stdout", usage: "convert --feed NAME [--input FILE|-]", run: cmdConvert},
 		"submit":  {summary: "submit IOCs (JSON, STIX or text) through the local pipeline", usage: "submit [--dry-run] [--content-type TYPE] FILE|-", run: cmdSubmit},
 		"replay":  {summary: "move dead-lettered and parked batches back to the queue", usage: "replay [--from all|deadletter|parked] [--reason TEXT] [--max N]", run: cmdReplay},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
@@ -50,12 +51,61 @@ func cmdServe(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "addr", addr, "functions", len(app.Functions()))
+	read, write := serverTimeouts(cfg)
+	logger.Info("serving", "addr", addr, "functions", len(app.Functions()),
+		"read_timeout", read.String(), "write_timeout", write.String(), "max_concurrent_submissions", maxConcurrentSubmissions)
 	serving = true // Serve owns the listener now
-	return invoke.Serve(ctx, invoke.ServeOptions{Listener: ln, Handler: mux, Logger: logger})
+	return invoke.Serve(ctx, invoke.ServeOptions{Listener: ln, Handler: mux, Logger: logger,
+		ReadTimeout: read, WriteTimeout: write})
 }
 
-// routes registers one handler per app.Function at the path the host calls.
+// Limits of the HTTP server that keep slow or many clients from holding
+// connections and memory.
+const (
+	// slowLinkRate is the slowest upload, in bytes per second, that can
+	// still send a SUBMIT_MAX_BYTES body within the read timeout.
+	slowLinkRate = 64 << 10
+	// maxConcurrentSubmissions is how many submissions one instance
+	// handles at once; more are answered 503 with Retry-After.
+	maxConcurrentSubmissions = 4
+	// submitRetryAfter is the Retry-After of that 503, in seconds.
+	submitRetryAfter = 5
+)
+
+// serverTimeouts returns the read timeout (30 s plus the time to receive
+// the largest allowed body at slowLinkRate) and the write timeout (the read
+// timeout plus the invocation deadline plus 30 s to answer).
+func serverTimeouts(cfg *config.Config) (read, write time.Duration) {
+	read = 30*time.Second + time.Duration(cfg.Submit.MaxBytes/slowLinkRate)*time.Second
+	write = read + cfg.InvocationTimeout + 30*time.Second
+	return read, write
+}
+
+// waitSlot runs next once it holds one of slots, waiting for one as long as
+// the request lasts (the Functions host holds the client meanwhile).
+func waitSlot(slots chan struct{}, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-r.Context().Done():
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// payloadMaxBytes bounds an HTTP function's invocation payload in payload
+// mode: a SUBMIT_MAX_BYTES body, base64-encoded or JSON-escaped (twice its
+// size covers base64 and text with ordinary escaping), plus 1 MiB for the
+// URL and headers. A larger payload is answered as a too-large body.
+func payloadMaxBytes(cfg *config.Config) int64 {
+	return 2*cfg.Submit.MaxBytes + 1<<20
+}
+
+// routes registers one handler per app.Function at the path the host calls;
+// an HTTP function is served at its route (proxied or forwarded requests)
+// and at /<Name> (payload mode, through invoke.HTTPHandler).
 func routes(d *deps) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	specs, err := feedSpecs(d.cfg)
@@ -63,6 +113,8 @@ func routes(d *deps) (*http.ServeMux, error) {
 		return nil, err
 	}
 	hopts := &invoke.HandlerOptions{Logger: d.logger, Timeout: d.cfg.InvocationTimeout}
+	popts := &invoke.HandlerOptions{Logger: d.logger, Timeout: d.cfg.InvocationTimeout, MaxBody: payloadMaxBytes(d.cfg)}
+	slots := make(chan struct{}, maxConcurrentSubmissions)
 	for _, fn := range app.Functions() {
 		switch fn.Trigger {
 		case app.TriggerTimer:
@@ -70,14 +122,21 @@ func routes(d *deps) (*http.ServeMux, error) {
 		case app.TriggerServiceBus:
 			mux.Handle("POST "+fn.Path(), invoke.Handler(fn.Name, uploadFunc(d), hopts))
 		case app.TriggerHTTP:
+			var h http.Handler
 			switch fn.Name {
 			case app.FunctionSubmit:
-				mux.Handle(fn.Path(), submitHandler(d))
+				h = submitHandler(d, slots)
 			case app.FunctionStatus:
-				mux.Handle(fn.Path(), statusHandler(d))
+				h = statusHandler(d)
 			default:
 				return nil, fmt.Errorf("no handler for HTTP function %s", fn.Name)
 			}
+			// Proxied and forwarded requests keep the client's path;
+			// a host that does neither POSTs the payload to /<Name>.
+			mux.Handle(fn.Path(), h)
+			// The payload is read whole before h runs: bound how many
+			// are in memory at once.
+			mux.Handle("POST "+fn.InvokePath(), waitSlot(make(chan struct{}, maxConcurrentSubmissions), invoke.HTTPHandler(fn.Name, h, popts)))
 		default:
 			return nil, fmt.Errorf("no handler for trigger %s of %s", fn.Trigger, fn.Name)
 		}
@@ -172,13 +231,27 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
-func submitHandler(d *deps) http.Handler {
+// submitHandler serves POST /api/indicators. slots bounds the submissions
+// in progress: when it is full the request is answered 503 with
+// Retry-After before its body is read.
+func submitHandler(d *deps, slots chan struct{}) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 			return
 		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			w.Header().Set("Retry-After", strconv.Itoa(submitRetryAfter))
+			writeError(w, http.StatusServiceUnavailable, "busy",
+				fmt.Sprintf("%d submissions are already in progress on this instance; retry after %d seconds", cap(slots), submitRetryAfter))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d.cfg.InvocationTimeout)
+		defer cancel()
 		max := d.cfg.Submit.MaxBytes
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 		if err != nil {
@@ -197,7 +270,7 @@ func submitHandler(d *deps) http.Handler {
 				return
 			}
 		}
-		resp, err := d.submissions().Submit(r.Context(), ingest.SubmitRequest{
+		resp, err := d.submissions().Submit(ctx, ingest.SubmitRequest{
 			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
 			Principal: clientPrincipal(r, d.cfg.Submit.TrustPrincipalHeader),
 		})
@@ -205,6 +278,13 @@ func submitHandler(d *deps) http.Handler {
 		switch {
 		case errors.As(err, &se):
 			writeError(w, se.Status, se.Code, se.Message)
+		case r.Context().Err() != nil:
+			// The client has gone: nobody reads an answer.
+			d.logger.Info("submission abandoned by the client", "error", err)
+		case errors.Is(err, context.DeadlineExceeded):
+			d.logger.Warn("submission timed out", "error", err, "timeout", d.cfg.InvocationTimeout.String())
+			writeError(w, http.StatusServiceUnavailable, "timeout",
+				"the submission took longer than the invocation timeout and may be queued only in part; send it again in smaller parts (re-sending is safe: indicator ids are deterministic)")
 		case err != nil:
 			d.logger.Error("submission failed", "error", err)
 			writeError(w, http.StatusServiceUnavailable, "enqueue_failed",

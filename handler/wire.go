@@ -37,7 +37,7 @@ type deps struct {
 	spool    *queue.Spool      // local mode
 	bus      *queue.ServiceBus // Azure mode
 	uploader ingest.Uploader
-	bundle   *ingest.BundleSink
+	bundle   *sentinel.BundleSink
 	policy   *ioc.Policy
 	closers  []func() error
 }
@@ -189,13 +189,14 @@ func (d *deps) openQueue() error {
 		return fmt.Errorf("queue.OpenSpool: %w", err)
 	}
 	d.spool = sp
+	d.closers = append(d.closers, sp.Close)
 	return nil
 }
 
 func (d *deps) openUploader() error {
 	cfg := d.cfg
 	if cfg.Sentinel.WorkspaceID == "" {
-		b, err := ingest.OpenBundleSink(filepath.Join(cfg.DataDir, "bundle.json"))
+		b, err := sentinel.OpenBundleSink(filepath.Join(cfg.DataDir, "bundle.json"))
 		if err != nil {
 			return err
 		}
@@ -280,13 +281,13 @@ func (d *deps) Close() error {
 // feedSpecs returns the runnable feeds: built-in sources with their
 // settings, then the user-defined lists.
 func feedSpecs(cfg *config.Config) ([]ingest.FeedSpec, error) {
-	builtin := feed.Builtin()
+	builtin := cfg.Sources
 	var specs []ingest.FeedSpec
 	for _, fc := range cfg.Feeds {
 		if fc.User {
 			src, err := feed.NewUserList(fc.Name, fc.URL, feed.UserListOptions{Type: fc.Type, Complete: fc.Complete, Confidence: fc.Confidence})
 			if err != nil {
-				return nil, &config.SettingError{Setting: "FEED_" + upper(fc.Name) + "_URL", Value: fc.URL, Want: err.Error()}
+				return nil, &config.SettingError{Setting: feed.SettingName(fc.Name, "URL"), Value: fc.URL, Want: err.Error()}
 			}
 			specs = append(specs, ingest.FeedSpec{Source: src, Config: fc})
 			continue
@@ -298,18 +299,6 @@ func feedSpecs(cfg *config.Config) ([]ingest.FeedSpec, error) {
 		specs = append(specs, ingest.FeedSpec{Source: src, Config: fc})
 	}
 	return specs, nil
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 32
-		} else if c == '-' {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // loopbackHTTP reports whether u is a plain-http URL on a loopback address:

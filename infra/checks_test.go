@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 )
 
 // knownRoles are the built-in role definition IDs infra may assign, as
@@ -159,10 +159,10 @@ func TestDefaultsMatchConfig(t *testing.T) {
 			t.Errorf("main.bicep defaultFeeds lacks %s", name)
 			continue
 		}
-		if want := defaultOf(t, app.FeedSetting(name, "ENABLED")); got[0] != want {
+		if want := defaultOf(t, feed.SettingName(name, "ENABLED")); got[0] != want {
 			t.Errorf("%s enabled = %s, config %s", name, got[0], want)
 		}
-		if want := defaultOf(t, app.FeedSetting(name, "SCHEDULE")); got[1] != want {
+		if want := defaultOf(t, feed.SettingName(name, "SCHEDULE")); got[1] != want {
 			t.Errorf("%s schedule = %q, config %q", name, got[1], want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 )
 
 // appSettings returns every app setting the templates set, by name, with
@@ -92,7 +93,7 @@ func genericName(name string) string {
 	// Longest first, so FEED_THREATFOX_CSV_ wins over FEED_THREATFOX_.
 	slices.SortFunc(feeds, func(a, b string) int { return len(b) - len(a) })
 	for _, f := range feeds {
-		if p := strings.TrimSuffix(app.FeedSetting(f, "X"), "X"); strings.HasPrefix(name, p) {
+		if p := strings.TrimSuffix(feed.SettingName(f, "X"), "X"); strings.HasPrefix(name, p) {
 			return "FEED_<NAME>_" + strings.TrimPrefix(name, p)
 		}
 	}

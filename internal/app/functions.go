@@ -5,7 +5,7 @@
 // so the two cannot drift.
 package app
 
-import "strings"
+import "github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 
 // Trigger is the kind of trigger binding a function has.
 type Trigger string
@@ -42,12 +42,19 @@ type Function struct {
 }
 
 // Path is the path the Functions host calls on the handler: /api/<route>
-// for HTTP functions (request forwarding keeps the original path) and
-// /<Name> for every other trigger.
+// for HTTP functions (request proxying and forwarding keep the client's
+// path) and /<Name> for every other trigger.
 func (f Function) Path() string {
 	if f.Trigger == TriggerHTTP {
 		return "/api/" + f.Route
 	}
+	return f.InvokePath()
+}
+
+// InvokePath is /<Name>, the path the host POSTs an invocation payload to:
+// every non-HTTP trigger, and an HTTP function when the host neither
+// proxies nor forwards its requests.
+func (f Function) InvokePath() string {
 	return "/" + f.Name
 }
 
@@ -62,39 +69,26 @@ const (
 	FunctionStatus = "Status"
 )
 
-// FeedSetting returns the app setting name for a feed and a suffix:
-// FeedSetting("threatfox-csv", "SCHEDULE") is FEED_THREATFOX_CSV_SCHEDULE.
-func FeedSetting(feed, suffix string) string {
-	n := strings.ToUpper(strings.ReplaceAll(feed, "-", "_"))
-	return "FEED_" + n + "_" + suffix
-}
-
 // Functions returns every function of the app, feeds first, in a stable
 // order. The slice is new on every call.
 func Functions() []Function {
-	// Built-in feed names and their timer function names.
-	feedFunctions := [][2]string{
-		{"threatfox", "FeedThreatFox"},
-		{"threatfox-csv", "FeedThreatFoxCSV"},
-		{"urlhaus", "FeedURLhaus"},
-		{"urlhaus-api", "FeedURLhausAPI"},
-		{"feodotracker", "FeedFeodoTracker"},
-		{"malwarebazaar", "FeedMalwareBazaar"},
-		{"sslbl", "FeedSSLBL"},
-		{"openphish", "FeedOpenPhish"},
-		{"spamhaus-drop", "FeedSpamhausDrop"},
-		{UserListsFeed, "FeedUserLists"},
+	return FunctionsFor(feed.Builtin())
+}
+
+// FunctionsFor returns the functions of an app with the given built-in
+// sources: one timer per source (Source.Function, its schedule in
+// FEED_<NAME>_SCHEDULE), FeedUserLists, the uploader, and the HTTP
+// functions.
+func FunctionsFor(sources []feed.Source) []Function {
+	fs := make([]Function, 0, len(sources)+4)
+	timer := func(name, feedName string) Function {
+		return Function{Name: name, Trigger: TriggerTimer, Feed: feedName, Schedule: feed.SettingName(feedName, "SCHEDULE")}
 	}
-	fs := make([]Function, 0, len(feedFunctions)+3)
-	for _, ff := range feedFunctions {
-		fs = append(fs, Function{
-			Name:     ff[1],
-			Trigger:  TriggerTimer,
-			Feed:     ff[0],
-			Schedule: FeedSetting(ff[0], "SCHEDULE"),
-		})
+	for _, src := range sources {
+		fs = append(fs, timer(src.Function, src.Name))
 	}
 	fs = append(fs,
+		timer("FeedUserLists", UserListsFeed),
 		Function{Name: FunctionUpload, Trigger: TriggerServiceBus, Queue: "SERVICEBUS_QUEUE", Connection: "ServiceBusConnection", Sessions: true},
 		Function{Name: FunctionSubmit, Trigger: TriggerHTTP, Route: "indicators", Methods: []string{"post"}, AuthLevel: "function"},
 		Function{Name: FunctionStatus, Trigger: TriggerHTTP, Route: "status", Methods: []string{"get"}, AuthLevel: "function"},

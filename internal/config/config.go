@@ -19,8 +19,13 @@ import (
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
 )
 
 // ErrInvalid is matched by every *SettingError.
@@ -60,6 +65,9 @@ const (
 
 // Config is every setting, validated.
 type Config struct {
+	// Sources are the built-in sources the feeds are configured for (the
+	// registry's, feed.Builtin).
+	Sources    []feed.Source
 	Sentinel   Sentinel
 	ServiceBus ServiceBus
 	State      State
@@ -129,33 +137,12 @@ type Submit struct {
 	TrustPrincipalHeader bool
 }
 
-// Feed holds one feed's settings.
-type Feed struct {
-	Name          string
-	User          bool // a user-defined list
-	Enabled       bool
-	Schedule      string
-	URL           string // "" = the source's default
-	Confidence    int    // 0 = the source's default
-	MinConfidence int
-	Lifetimes     map[ioc.Type]time.Duration
-	Labels        []string
-	TLP           string
-	Days          int      // threatfox API look-back
-	MaxBytes      int64    // FEED_<NAME>_MAX_BYTES fetch limit; 0 = the source's default
-	Complete      bool     // user lists: the list is complete (revocation)
-	Type          ioc.Type // user lists: all lines are of this type
-}
+// Feed holds one feed's settings: the feed package's Settings, read from
+// the app settings by Load.
+type Feed = feed.Settings
 
 // defaultUserListsSchedule is when FeedUserLists runs every user list.
 const defaultUserListsSchedule = "0 50 * * * *"
-
-// keyedFeeds are the built-in feeds that send the abuse.ch Auth-Key (the
-// feed package's Source.AbuseCH; a test keeps the two in step).
-var keyedFeeds = map[string]bool{
-	"threatfox": true, "threatfox-csv": true, "urlhaus": true, "urlhaus-api": true,
-	"feodotracker": true, "malwarebazaar": true, "sslbl": true,
-}
 
 // The range of FEED_<NAME>_MAX_BYTES: 1 MiB to 64 GiB.
 const (
@@ -163,25 +150,26 @@ const (
 	maxFeedMaxBytes = 64 << 30
 )
 
-// Builtin feed names, with their default schedule and enabled flag.
-func builtinFeeds() []Feed {
-	return []Feed{
-		{Name: "threatfox", Enabled: true, Schedule: "0 */15 * * * *", Days: 1},
-		{Name: "threatfox-csv", Enabled: false, Schedule: "0 5 * * * *"},
-		{Name: "urlhaus", Enabled: true, Schedule: "0 */15 * * * *"},
-		{Name: "urlhaus-api", Enabled: false, Schedule: "0 */30 * * * *"},
-		{Name: "feodotracker", Enabled: true, Schedule: "0 */30 * * * *"},
-		{Name: "malwarebazaar", Enabled: true, Schedule: "0 10 * * * *"},
-		{Name: "sslbl", Enabled: true, Schedule: "0 20 * * * *"},
-		{Name: "openphish", Enabled: true, Schedule: "0 30 */6 * * *"},
-		{Name: "spamhaus-drop", Enabled: true, Schedule: "0 40 */6 * * *"},
+// builtinFeeds returns the settings defaults of built-in sources, as the
+// source registry (feed.Builtin) declares them.
+func builtinFeeds(sources []feed.Source) []Feed {
+	var out []Feed
+	for _, src := range sources {
+		out = append(out, Feed{Name: src.Name, Enabled: src.Enabled, Schedule: src.Schedule, Days: src.Days})
 	}
+	return out
+}
+
+// keyed reports whether the source name sends the abuse.ch Auth-Key.
+func keyed(sources []feed.Source, name string) bool {
+	src, ok := feed.Lookup(sources, name)
+	return ok && src.AbuseCH
 }
 
 // BuiltinFeedNames returns the names of the built-in feeds.
 func BuiltinFeedNames() []string {
 	var names []string
-	for _, f := range builtinFeeds() {
+	for _, f := range builtinFeeds(feed.Builtin()) {
 		names = append(names, f.Name)
 	}
 	return names
@@ -196,8 +184,14 @@ var (
 // Load reads the configuration from env (name → value, as os.Environ gives
 // it). Every problem is reported, joined, so one run shows them all.
 func Load(env map[string]string, mode Mode) (*Config, error) {
+	return LoadSources(env, mode, feed.Builtin())
+}
+
+// LoadSources is Load for an app whose built-in sources are sources (the
+// registry's, or a test's with one more).
+func LoadSources(env map[string]string, mode Mode, sources []feed.Source) (*Config, error) {
 	r := reader{env: env}
-	c := &Config{}
+	c := &Config{Sources: sources}
 	c.Sentinel = Sentinel{
 		WorkspaceID:       r.str("SENTINEL_WORKSPACE_ID", ""),
 		API:               r.oneOf("SENTINEL_API", "stix-objects", "stix-objects", "legacy"),
@@ -214,23 +208,23 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	ns := r.str("ServiceBusConnection__fullyQualifiedNamespace", "")
 	c.ServiceBus = ServiceBus{Namespace: ns, Queue: r.str("SERVICEBUS_QUEUE", "sentinel-upload")}
 	c.ServiceBus.ParkedQueue = r.str("SERVICEBUS_PARKED_QUEUE", c.ServiceBus.Queue+"-parked")
-	c.ServiceBus.MaxDeliveryCount = r.intRange("SERVICEBUS_MAX_DELIVERY_COUNT", 10, 1, 2000)
+	c.ServiceBus.MaxDeliveryCount = r.intRange("SERVICEBUS_MAX_DELIVERY_COUNT", queue.DefaultMaxDeliveryCount, 1, 2000)
 	if ns != "" && strings.ContainsAny(ns, "; ") {
 		r.fail("ServiceBusConnection__fullyQualifiedNamespace", ns, "a namespace host name such as myns.servicebus.windows.net (identity-based; not a connection string)")
 	}
-	c.AbuseCHAuthKey = strings.TrimSpace(env["ABUSECH_AUTH_KEY"])
+	c.AbuseCHAuthKey = strings.TrimSpace(env[feed.AbuseCHKeySetting])
 	c.AzureClientID = r.str("AZURE_CLIENT_ID", "")
 	c.DataDir = r.str("F2S_DATA_DIR", ".f2s")
 	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
-	c.InvocationTimeout = r.duration("INVOCATION_TIMEOUT", 9*time.Minute)
+	c.InvocationTimeout = r.duration("INVOCATION_TIMEOUT", invoke.DefaultTimeout)
 
 	c.State = State{
 		TableServiceURL:  r.url("STATE_TABLE_SERVICE_URL"),
 		TableName:        r.str("STATE_TABLE_NAME", "feeds2sentinel"),
 		ConnectionString: r.str("STATE_CONNECTION_STRING", ""),
 		File:             r.str("STATE_FILE", ""),
-		RefreshInterval:  r.duration("INDICATOR_REFRESH_INTERVAL", 7*24*time.Hour),
-		RevokeGrace:      r.duration("REVOCATION_GRACE_PERIOD", 48*time.Hour),
+		RefreshInterval:  r.duration("INDICATOR_REFRESH_INTERVAL", ingest.DefaultRefreshInterval),
+		RevokeGrace:      r.duration("REVOCATION_GRACE_PERIOD", ingest.DefaultRevokeGrace),
 		RevokeHold:       r.fraction("REVOCATION_HOLD_FRACTION", 0.5),
 	}
 	if c.State.TableServiceURL == "" {
@@ -259,22 +253,22 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 		MaxBytes:   int64(r.intRange("SUBMIT_MAX_BYTES", 5<<20, 1024, 100<<20)),
 		MaxItems:   r.intRange("SUBMIT_MAX_ITEMS", 10000, 1, 100000),
 		Confidence: r.intRange("MANUAL_CONFIDENCE", 70, 0, 100),
-		Lifetime:   r.duration("MANUAL_LIFETIME", 30*24*time.Hour),
+		Lifetime:   r.lifetime("MANUAL_LIFETIME", 30*24*time.Hour),
 		Source:     r.str("MANUAL_SOURCE", "manual"),
 
 		TrustPrincipalHeader: r.boolean("TRUST_CLIENT_PRINCIPAL_HEADER", false),
 	}
 
 	known := map[string]bool{}
-	for _, f := range builtinFeeds() {
+	for _, f := range builtinFeeds(sources) {
 		known[feedKey(f.Name)] = true
 		f = r.feed(f)
-		if keyedFeeds[f.Name] && f.URL != "" {
-			r.keyedURL(app.FeedSetting(f.Name, "URL"), f.URL)
+		if keyed(sources, f.Name) && f.URL != "" {
+			r.keyedURL(feed.SettingName(f.Name, "URL"), f.URL)
 		}
 		c.Feeds = append(c.Feeds, f)
 	}
-	userSched := r.str(app.FeedSetting(app.UserListsFeed, "SCHEDULE"), defaultUserListsSchedule)
+	userSched := r.str(feed.SettingName(app.UserListsFeed, "SCHEDULE"), defaultUserListsSchedule)
 	var users []string
 	for k := range env {
 		m := userFeedRE.FindStringSubmatch(k)
@@ -287,12 +281,12 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	for _, u := range users {
 		name := strings.ToLower(strings.ReplaceAll(u, "_", "-"))
 		if len(name) > 40 {
-			r.fail("FEED_"+u+"_URL", "", "a list name of at most 40 characters")
+			r.fail(feed.SettingName(name, "URL"), "", "a list name of at most 40 characters")
 			continue
 		}
 		f := r.feed(Feed{Name: name, User: true, Enabled: true, Schedule: userSched})
 		if f.URL == "" {
-			r.fail(app.FeedSetting(name, "URL"), "", "the URL of the list (http, https or file)")
+			r.fail(feed.SettingName(name, "URL"), "", "the URL of the list (http, https or file)")
 		}
 		c.Feeds = append(c.Feeds, f)
 	}
@@ -472,7 +466,7 @@ func (r *reader) list(name string) []string {
 }
 
 func (r *reader) feed(f Feed) Feed {
-	s := func(suffix string) string { return app.FeedSetting(f.Name, suffix) }
+	s := func(suffix string) string { return feed.SettingName(f.Name, suffix) }
 	f.Enabled = r.boolean(s("ENABLED"), f.Enabled)
 	f.Schedule = r.str(s("SCHEDULE"), f.Schedule)
 	if !cronRE.MatchString(f.Schedule) {
@@ -487,11 +481,11 @@ func (r *reader) feed(f Feed) Feed {
 	if f.TLP == "" {
 		f.TLP = r.tlp("DEFAULT_TLP", "clear")
 	}
-	if f.Days > 0 || f.Name == "threatfox" {
+	if f.Days > 0 { // a feed with a look-back (Source.Days)
 		f.Days = r.intRange(s("DAYS"), f.Days, 1, 7)
 	}
 	for suffix, types := range lifetimeTypes() {
-		d := r.duration(s("LIFETIME_"+suffix), 0)
+		d := r.lifetime(s("LIFETIME_"+suffix), 0)
 		if d == 0 {
 			continue
 		}
@@ -515,21 +509,24 @@ func (r *reader) feed(f Feed) Feed {
 	return f
 }
 
-// ParseDuration is time.ParseDuration plus a "d" (24h) unit: "14d", "1d12h".
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		days, err := strconv.Atoi(s[:i])
-		if err != nil {
-			return 0, fmt.Errorf("duration %q: bad day count", s)
-		}
-		rest := time.Duration(0)
-		if s[i+1:] != "" {
-			if rest, err = time.ParseDuration(s[i+1:]); err != nil {
-				return 0, fmt.Errorf("duration %q: %w", s, err)
-			}
-		}
-		return time.Duration(days)*24*time.Hour + rest, nil
+// MaxLifetime is the longest indicator lifetime a setting or a submission
+// may give, and how far ahead a submitted valid_until may be: 5 years, the
+// validity the STIX builder gives a feed record at most.
+const MaxLifetime = stix.MaxValidity
+
+// lifetime reads an indicator lifetime: a positive duration of at most
+// MaxLifetime.
+func (r *reader) lifetime(name string, def time.Duration) time.Duration {
+	d := r.duration(name, def)
+	if d > MaxLifetime {
+		r.fail(name, r.str(name, ""), "a lifetime of at most 1825d (5 years)")
+		return def
 	}
-	return time.ParseDuration(s)
+	return d
+}
+
+// ParseDuration is time.ParseDuration plus a "d" (24h) unit: "14d",
+// "1d12h" (stix.ParseLifetime).
+func ParseDuration(s string) (time.Duration, error) {
+	return stix.ParseLifetime(s)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 )
 
@@ -20,7 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.ServiceBus.ParkedQueue != "sentinel-upload-parked" {
 		t.Errorf("parked queue = %q", c.ServiceBus.ParkedQueue)
 	}
-	if len(c.Feeds) != len(builtinFeeds()) {
+	if len(c.Feeds) != len(builtinFeeds(feed.Builtin())) {
 		t.Errorf("feeds = %d", len(c.Feeds))
 	}
 	if f, ok := c.Feed("threatfox"); !ok || !f.Enabled || f.Days != 1 || f.TLP != "clear" {
@@ -41,6 +42,9 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"FEED_URLHAUS_SCHEDULE": "*/5 * * * *"}, ModeLocal, []string{"FEED_URLHAUS_SCHEDULE", "6-field"}},
 		{map[string]string{"FEED_THREATFOX_CONFIDENCE": "150"}, ModeLocal, []string{"FEED_THREATFOX_CONFIDENCE", "0 to 100"}},
 		{map[string]string{"FEED_THREATFOX_LIFETIME_IP": "forever"}, ModeLocal, []string{"FEED_THREATFOX_LIFETIME_IP", "duration"}},
+		{map[string]string{"FEED_THREATFOX_LIFETIME_IP": "100000d"}, ModeLocal, []string{"FEED_THREATFOX_LIFETIME_IP", "1825d"}},
+		{map[string]string{"MANUAL_LIFETIME": "1826d"}, ModeLocal, []string{"MANUAL_LIFETIME", "1825d"}},
+		{map[string]string{"FEED_THREATFOX_LIFETIME_HASH": "1825d"}, ModeLocal, nil},
 		{map[string]string{"FEED_SSLBL_URL": "not a url"}, ModeLocal, []string{"FEED_SSLBL_URL", "URL"}},
 		{map[string]string{"FEED_THREATFOX_CSV_MAX_BYTES": "1GiB"}, ModeLocal, []string{"FEED_THREATFOX_CSV_MAX_BYTES", "whole number from 1048576"}},
 		{map[string]string{"FEED_URLHAUS_MAX_BYTES": "1000"}, ModeLocal, []string{"FEED_URLHAUS_MAX_BYTES", "whole number from 1048576"}},
@@ -111,7 +115,7 @@ func TestUserListsAndLifetimes(t *testing.T) {
 	if u, _ := c.Feed("urlhaus"); u.MaxBytes != 0 {
 		t.Errorf("urlhaus MaxBytes = %d, want 0 (the source's default)", u.MaxBytes)
 	}
-	if len(c.Feeds) != len(builtinFeeds())+1 {
+	if len(c.Feeds) != len(builtinFeeds(feed.Builtin()))+1 {
 		t.Errorf("FEED_THREATFOX_CSV_URL must not create a user list: %d feeds", len(c.Feeds))
 	}
 }
@@ -131,7 +135,9 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
 		}
 	}
-	if _, err := ParseDuration("xd"); err == nil {
-		t.Error("want error")
+	for _, in := range []string{"xd", "-1d", "200000d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): want an error", in)
+		}
 	}
 }

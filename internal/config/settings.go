@@ -21,6 +21,11 @@ type Setting struct {
 // the per-feed settings of every built-in feed. User-defined lists use the
 // same FEED_<NAME>_… names.
 func Settings() []Setting {
+	return SettingsFor(feed.Builtin())
+}
+
+// SettingsFor is Settings for an app whose built-in sources are sources.
+func SettingsFor(sources []feed.Source) []Setting {
 	s := []Setting{
 		{Name: "SENTINEL_WORKSPACE_ID", Doc: "Sentinel (Log Analytics) workspace ID, a GUID. Empty in local mode: the STIX objects are written to a bundle file instead.", Azure: true},
 		{Name: "SENTINEL_API", Default: "stix-objects", Doc: "`stix-objects` (STIX objects upload API, 2024-02-01-preview) or `legacy` (upload-indicators API).", Azure: true},
@@ -55,24 +60,27 @@ func Settings() []Setting {
 		{Name: "LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error."},
 		{Name: "INVOCATION_TIMEOUT", Default: "9m", Doc: "Deadline of one function invocation (below host.json functionTimeout)."},
 	}
-	for _, f := range builtinFeeds() {
-		s = append(s, feedSettings(f)...)
+	for _, src := range sources {
+		s = append(s, feedSettings(src)...)
 	}
-	s = append(s, Setting{Name: app.FeedSetting(app.UserListsFeed, "SCHEDULE"), Default: defaultUserListsSchedule,
+	s = append(s, Setting{Name: feed.SettingName(app.UserListsFeed, "SCHEDULE"), Default: defaultUserListsSchedule,
 		Doc: "NCRONTAB schedule of FeedUserLists, which runs every user-defined list (FEED_<NAME>_URL with a name that is not built in).", Azure: true})
 	return s
 }
 
 // urlDoc documents a feed's URL override.
-func urlDoc(name string) string {
-	if keyedFeeds[name] {
-		return "Override the " + name + " URL: https (it carries the Auth-Key; plain http only to a loopback address)."
+func urlDoc(src feed.Source) string {
+	if src.AbuseCH {
+		return "Override the " + src.Name + " URL: https (it carries the Auth-Key; plain http only to a loopback address)."
 	}
-	return "Override the " + name + " URL."
+	return "Override the " + src.Name + " URL."
 }
 
-func feedSettings(f Feed) []Setting {
-	n := func(suffix string) string { return app.FeedSetting(f.Name, suffix) }
+// feedSettings documents the settings of one source, with the defaults
+// its declaration gives.
+func feedSettings(src feed.Source) []Setting {
+	f := builtinFeeds([]feed.Source{src})[0]
+	n := func(suffix string) string { return feed.SettingName(f.Name, suffix) }
 	enabled := "false"
 	if f.Enabled {
 		enabled = "true"
@@ -80,21 +88,21 @@ func feedSettings(f Feed) []Setting {
 	out := []Setting{
 		{Name: n("ENABLED"), Default: enabled, Doc: "Run the " + f.Name + " feed.", Azure: true},
 		{Name: n("SCHEDULE"), Default: f.Schedule, Doc: "NCRONTAB schedule (UTC) of the " + f.Name + " timer.", Azure: true},
-		{Name: n("URL"), Default: "built in", Doc: urlDoc(f.Name)},
+		{Name: n("URL"), Default: "built in", Doc: urlDoc(src)},
 		{Name: n("CONFIDENCE"), Default: "source default", Doc: "Confidence when the record has none."},
 		{Name: n("MIN_CONFIDENCE"), Default: "0", Doc: "Drop records below this confidence (logged, counted)."},
 		{Name: n("LABELS"), Doc: "Extra labels, comma-separated."},
 		{Name: n("TLP"), Default: "DEFAULT_TLP", Doc: "TLP marking of this feed's indicators."},
 	}
 	maxBytes := "source default"
-	if src, ok := feed.Lookup(feed.Builtin(), f.Name); ok {
+	if src.MaxBytes > 0 {
 		maxBytes = strconv.FormatInt(src.MaxBytes, 10)
 	}
 	out = append(out, Setting{Name: n("MAX_BYTES"), Default: maxBytes, Doc: "Largest payload accepted from the " + f.Name +
 		" feed, in bytes after decompression (a zip archive and its member each); the default is sized for the largest full dump its URLs serve. A larger payload fails the run with an error naming this setting."})
 	out = append(out, Setting{Name: n("LIFETIME_<TYPE>"), Default: "IP 14d, CIDR 14d, DOMAIN 30d, URL 30d, HASH 365d, EMAIL 30d, X509 365d", Doc: "Validity after last seen, per type (IP, CIDR, DOMAIN, URL, HASH, EMAIL, X509)."})
-	if f.Name == "threatfox" {
-		out = append(out, Setting{Name: n("DAYS"), Default: "1", Doc: "ThreatFox get_iocs look-back in days (1-7); the first run asks for 7 and a run after downtime for the whole gap."})
+	if f.Days > 0 {
+		out = append(out, Setting{Name: n("DAYS"), Default: strconv.Itoa(f.Days), Doc: "Look-back of the " + f.Name + " API in days (1-7); the first run asks for 7 and a run after downtime for the whole gap."})
 	}
 	return out
 }

@@ -128,3 +128,22 @@ func (j *jsonRecord) describe(parts ...labeled) span {
 	}
 	return span{start, len(j.buf)}
 }
+
+// feodoSource declares the FeodoTracker feed (registered in Builtin).
+func feodoSource() Source {
+	return Source{
+		Name:       NameFeodoTracker,
+		DefaultURL: "https://feodotracker.abuse.ch/downloads/ipblocklist.json",
+		Method:     "GET", AbuseCH: true, MinInterval: defaultMinInterval,
+		MaxBytes:          smallFeedMaxBytes,
+		Complete:          true,
+		DefaultConfidence: 90,
+		Parse:             ParseFeodoTracker,
+		TLP:               "clear",
+		Docs: "Feodo Tracker (abuse.ch) botnet C2 IP blocklist, JSON: the complete current list, so C2s that disappear may be revoked. " +
+			"Auth-Key sent when configured. Offline C2s are kept with Status offline and a short validity.",
+		Function: "FeedFeodoTracker",
+		Schedule: "0 */30 * * * *",
+		Enabled:  true,
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"io"
+	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 )
@@ -38,4 +39,24 @@ func ParseOpenPhish(ctx context.Context, r io.Reader, emit Emit) (Stats, error) 
 		return e.send(r)
 	})
 	return e.stats, err
+}
+
+// openPhishSource declares the OpenPhish feed (registered in Builtin).
+func openPhishSource() Source {
+	return Source{
+		Name:              NameOpenPhish,
+		DefaultURL:        "https://openphish.com/feed.txt",
+		AltURLs:           []string{"https://raw.githubusercontent.com/openphish/public_feed/refs/heads/main/feed.txt"},
+		Method:            "GET",
+		MinInterval:       time.Hour,
+		MaxBytes:          smallFeedMaxBytes,
+		DefaultConfidence: 75,
+		Parse:             ParseOpenPhish,
+		TLP:               "clear",
+		Docs: "OpenPhish community feed: phishing URLs, one per line, no timestamps. Said to be updated every 12 hours; " +
+			"fetched at most hourly so updates are picked up without hammering. No auth. Not treated as complete.",
+		Function: "FeedOpenPhish",
+		Schedule: "0 30 */6 * * *",
+		Enabled:  true,
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 )
 
 // The built-in feed names. They are stable: state, schedules and app
@@ -19,6 +22,39 @@ const (
 	NameSSLBL         = "sslbl"
 	NameOpenPhish     = "openphish"
 	NameSpamhausDROP  = "spamhaus-drop"
+)
+
+// Settings are one feed's settings, as the app settings FEED_<NAME>_*
+// give them (package config reads them).
+type Settings struct {
+	Name          string
+	User          bool // a user-defined list
+	Enabled       bool
+	Schedule      string
+	URL           string // "" = the source's default
+	Confidence    int    // 0 = the source's default
+	MinConfidence int
+	Lifetimes     map[ioc.Type]time.Duration
+	Labels        []string
+	TLP           string
+	Days          int      // threatfox API look-back
+	MaxBytes      int64    // FEED_<NAME>_MAX_BYTES fetch limit; 0 = the source's default
+	Complete      bool     // user lists: the list is complete (revocation)
+	Type          ioc.Type // user lists: all lines are of this type
+}
+
+// SettingName returns the app setting of a feed and a suffix:
+// SettingName("threatfox-csv", "SCHEDULE") is FEED_THREATFOX_CSV_SCHEDULE.
+// It is the only place that builds these names.
+func SettingName(feed, suffix string) string {
+	return "FEED_" + strings.ToUpper(strings.ReplaceAll(feed, "-", "_")) + "_" + suffix
+}
+
+// The abuse.ch Auth-Key: the setting that holds it and where to get one.
+// Sources with AbuseCH set send it.
+const (
+	AbuseCHKeySetting = "ABUSECH_AUTH_KEY"
+	AbuseCHKeyURL     = "https://auth.abuse.ch/"
 )
 
 // defaultMinInterval is the polling floor of feeds that state none.
@@ -44,6 +80,17 @@ const smallFeedMaxBytes = 64 * mib
 type Source struct {
 	// Name is the stable feed name, e.g. "threatfox".
 	Name string
+	// Function is the name of the feed's timer function, e.g.
+	// "FeedThreatFox" (built-in sources; user lists share FeedUserLists).
+	Function string
+	// Schedule is the default NCRONTAB schedule (UTC) of the timer,
+	// FEED_<NAME>_SCHEDULE; keep it no more frequent than MinInterval.
+	Schedule string
+	// Enabled says the feed runs unless FEED_<NAME>_ENABLED=false.
+	Enabled bool
+	// Days is the default look-back of an API feed that asks for the
+	// last N days (FEED_<NAME>_DAYS); 0 for feeds without one.
+	Days int
 	// DefaultURL is where the feed is fetched unless configured otherwise.
 	DefaultURL string
 	// AltURLs are other documented URLs serving the same format (for
@@ -127,125 +174,21 @@ func bazaarBody(BodyOptions) ([]byte, string) {
 }
 
 // Builtin returns the built-in feeds, in a stable order. Each call returns
-// a new slice that the caller may modify.
+// a new slice that the caller may modify. It is the source registry: a
+// source is declared once, in its own file, and registered here by one
+// line; the function table, the settings and their defaults, the generated
+// function.json files, `handler feeds`, the README and the Bicep derive
+// from it or are tested against it.
 func Builtin() []Source {
-	return []Source{{
-		Name:              NameThreatFox,
-		DefaultURL:        "https://threatfox-api.abuse.ch/api/v1/",
-		Method:            "POST",
-		Body:              threatFoxBody,
-		AbuseCH:           true,
-		RequiresKey:       true,
-		MinInterval:       defaultMinInterval,
-		MaxBytes:          256 * mib, // get_iocs: at most 7 days, tens of MiB of JSON
-		DefaultConfidence: 50,
-		Parse:             ParseThreatFoxJSON,
-		TLP:               "clear",
-		Docs: "ThreatFox API (abuse.ch) get_iocs: IOCs added in the last 1-7 days (Days option). " +
-			"Requires an abuse.ch Auth-Key; auth query_status values fail with ErrAuth, no_result is an empty success. " +
-			"Record confidence_level is used when given. Not a complete list: nothing is revoked when IOCs age out.",
-	}, {
-		Name:       NameThreatFoxCSV,
-		DefaultURL: "https://threatfox.abuse.ch/export/csv/recent/",
-		AltURLs:    []string{"https://threatfox.abuse.ch/export/csv/full/"},
-		Method:     "GET", AbuseCH: true, MinInterval: defaultMinInterval,
-		// The full dump of July 2024: 1,217,668 entries, 596 MiB of CSV
-		// (smaller since IOCs expire after six months).
-		MaxBytes:          1 * gib,
-		DefaultConfidence: 50,
-		Parse:             ParseThreatFoxCSV,
-		TLP:               "clear",
-		Docs: "ThreatFox CSV export (abuse.ch): recent additions, or the full dump (a ZIP with full.csv) at the alternative URL. " +
-			"Auth-Key sent when configured. Columns are read by header name; the entry-count trailer is checked. " +
-			"Not a complete list.",
-	}, {
-		Name:       NameURLhaus,
-		DefaultURL: "https://urlhaus.abuse.ch/downloads/csv_recent/",
-		AltURLs: []string{"https://urlhaus.abuse.ch/downloads/csv_online/",
-			"https://urlhaus.abuse.ch/downloads/csv/"},
-		CompleteURLs: []string{"https://urlhaus.abuse.ch/downloads/csv_online/"},
-		Method:       "GET", AbuseCH: true, MinInterval: defaultMinInterval,
-		// The full dump: every URL ever listed, ids near 3.9 million by
-		// 2026-09 at about 190 bytes a row, some 0.7 GiB and growing.
-		MaxBytes:          2 * gib,
-		DefaultConfidence: 80,
-		Parse:             ParseURLhausCSV,
-		TLP:               "clear",
-		Docs: "URLhaus CSV dump (abuse.ch) of malware distribution URLs: csv_recent (default), csv_online (online URLs only; " +
-			"a complete list, so vanished URLs may be revoked) or the full dump (ZIP). Auth-Key sent when configured. " +
-			"Offline URLs are kept with Status offline and a short validity.",
-	}, {
-		Name:       NameURLhausAPI,
-		DefaultURL: "https://urlhaus-api.abuse.ch/v1/urls/recent/",
-		AltURLs:    []string{"https://urlhaus-api.abuse.ch/v1/urls/recent/limit/1000/"},
-		Method:     "GET", AbuseCH: true, RequiresKey: true, MinInterval: defaultMinInterval,
-		MaxBytes:          smallFeedMaxBytes, // at most 1000 URLs
-		DefaultConfidence: 80,
-		Parse:             ParseURLhausAPI,
-		TLP:               "clear",
-		Docs: "URLhaus API urls/recent (abuse.ch): up to 1000 URLs added in the last 3 days. Requires an Auth-Key; " +
-			"auth query_status values fail with ErrAuth. Offline URLs are kept with Status offline and a short validity.",
-	}, {
-		Name:       NameFeodoTracker,
-		DefaultURL: "https://feodotracker.abuse.ch/downloads/ipblocklist.json",
-		Method:     "GET", AbuseCH: true, MinInterval: defaultMinInterval,
-		MaxBytes:          smallFeedMaxBytes,
-		Complete:          true,
-		DefaultConfidence: 90,
-		Parse:             ParseFeodoTracker,
-		TLP:               "clear",
-		Docs: "Feodo Tracker (abuse.ch) botnet C2 IP blocklist, JSON: the complete current list, so C2s that disappear may be revoked. " +
-			"Auth-Key sent when configured. Offline C2s are kept with Status offline and a short validity.",
-	}, {
-		Name:       NameMalwareBazaar,
-		DefaultURL: "https://mb-api.abuse.ch/api/v1/",
-		AltURLs:    []string{"https://bazaar.abuse.ch/export/csv/recent/", "https://bazaar.abuse.ch/export/csv/full/"},
-		Method:     "POST", Body: bazaarBody, AbuseCH: true, RequiresKey: true, MinInterval: defaultMinInterval,
-		// The full CSV export: every sample ever submitted (well over a
-		// million) at about 450 bytes a row.
-		MaxBytes:          2 * gib,
-		DefaultConfidence: 80,
-		Parse:             ParseMalwareBazaar,
-		TLP:               "clear",
-		Docs: "MalwareBazaar (abuse.ch) recent samples via the API (get_recent, selector=time; requires an Auth-Key) " +
-			"or the CSV export (GET the alternative URLs). One indicator per hash (SHA-256, SHA-1, MD5). " +
-			"no_result(s) is an empty success; auth statuses fail with ErrAuth. Not a complete list.",
-	}, {
-		Name:       NameSSLBL,
-		DefaultURL: "https://sslbl.abuse.ch/blacklist/sslblacklist.csv",
-		Method:     "GET", AbuseCH: true, MinInterval: 5 * time.Minute,
-		MaxBytes:          smallFeedMaxBytes,
-		Complete:          true,
-		DefaultConfidence: 90,
-		Parse:             ParseSSLBL,
-		TLP:               "clear",
-		Docs: "SSLBL SSL certificate blacklist (abuse.ch): SHA-1 fingerprints of botnet C&C certificates, regenerated every 5 minutes " +
-			"(do not fetch more often). The complete current list. Auth-Key sent when configured.",
-	}, {
-		Name:              NameOpenPhish,
-		DefaultURL:        "https://openphish.com/feed.txt",
-		AltURLs:           []string{"https://raw.githubusercontent.com/openphish/public_feed/refs/heads/main/feed.txt"},
-		Method:            "GET",
-		MinInterval:       time.Hour,
-		MaxBytes:          smallFeedMaxBytes,
-		DefaultConfidence: 75,
-		Parse:             ParseOpenPhish,
-		TLP:               "clear",
-		Docs: "OpenPhish community feed: phishing URLs, one per line, no timestamps. Said to be updated every 12 hours; " +
-			"fetched at most hourly so updates are picked up without hammering. No auth. Not treated as complete.",
-	}, {
-		Name:              NameSpamhausDROP,
-		DefaultURL:        "https://www.spamhaus.org/drop/drop_v4.json",
-		AltURLs:           []string{"https://www.spamhaus.org/drop/drop_v6.json", "https://www.spamhaus.org/drop/drop.txt"},
-		Method:            "GET",
-		MinInterval:       time.Hour,
-		MaxBytes:          smallFeedMaxBytes,
-		Complete:          true,
-		DefaultConfidence: 90,
-		Parse:             ParseSpamhausDROP,
-		TLP:               "clear",
-		Docs: "Spamhaus DROP (Don't Route Or Peer): netblocks hijacked or run by criminals, NDJSON with a metadata line " +
-			"whose record count is checked (legacy drop.txt also accepted). Automated downloads must be at least one hour apart. " +
-			"No auth. The complete current list.",
-	}}
+	return []Source{
+		threatFoxSource(),
+		threatFoxCSVSource(),
+		urlhausSource(),
+		urlhausAPISource(),
+		feodoSource(),
+		malwareBazaarSource(),
+		sslblSource(),
+		openPhishSource(),
+		spamhausSource(),
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"time"
 )
 
 const (
@@ -146,4 +147,26 @@ func spamhausText(e *emitter, br *bufio.Reader) error {
 		}
 		return spamhausEmit(e, string(j.buf), cidr, sblid, span{}, recURL)
 	})
+}
+
+// spamhausSource declares the SpamhausDROP feed (registered in Builtin).
+func spamhausSource() Source {
+	return Source{
+		Name:              NameSpamhausDROP,
+		DefaultURL:        "https://www.spamhaus.org/drop/drop_v4.json",
+		AltURLs:           []string{"https://www.spamhaus.org/drop/drop_v6.json", "https://www.spamhaus.org/drop/drop.txt"},
+		Method:            "GET",
+		MinInterval:       time.Hour,
+		MaxBytes:          smallFeedMaxBytes,
+		Complete:          true,
+		DefaultConfidence: 90,
+		Parse:             ParseSpamhausDROP,
+		TLP:               "clear",
+		Docs: "Spamhaus DROP (Don't Route Or Peer): netblocks hijacked or run by criminals, NDJSON with a metadata line " +
+			"whose record count is checked (legacy drop.txt also accepted). Automated downloads must be at least one hour apart. " +
+			"No auth. The complete current list.",
+		Function: "FeedSpamhausDrop",
+		Schedule: "0 40 */6 * * *",
+		Enabled:  true,
+	}
 }

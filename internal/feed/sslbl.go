@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 )
@@ -43,4 +44,23 @@ func ParseSSLBL(ctx context.Context, r io.Reader, emit Emit) (Stats, error) {
 		return e.send(r)
 	})
 	return e.stats, err
+}
+
+// sslblSource declares the SSLBL feed (registered in Builtin).
+func sslblSource() Source {
+	return Source{
+		Name:       NameSSLBL,
+		DefaultURL: "https://sslbl.abuse.ch/blacklist/sslblacklist.csv",
+		Method:     "GET", AbuseCH: true, MinInterval: 5 * time.Minute,
+		MaxBytes:          smallFeedMaxBytes,
+		Complete:          true,
+		DefaultConfidence: 90,
+		Parse:             ParseSSLBL,
+		TLP:               "clear",
+		Docs: "SSLBL SSL certificate blacklist (abuse.ch): SHA-1 fingerprints of botnet C&C certificates, regenerated every 5 minutes " +
+			"(do not fetch more often). The complete current list. Auth-Key sent when configured.",
+		Function: "FeedSSLBL",
+		Schedule: "0 20 * * * *",
+		Enabled:  true,
+	}
 }

@@ -366,3 +366,27 @@ func (p *tfParser) finish() error {
 	r.RecordURL = recURL.of(s)
 	return p.e.send(r)
 }
+
+// threatFoxSource declares the ThreatFox feed (registered in Builtin).
+func threatFoxSource() Source {
+	return Source{
+		Name:              NameThreatFox,
+		DefaultURL:        "https://threatfox-api.abuse.ch/api/v1/",
+		Method:            "POST",
+		Body:              threatFoxBody,
+		AbuseCH:           true,
+		RequiresKey:       true,
+		MinInterval:       defaultMinInterval,
+		MaxBytes:          256 * mib, // get_iocs: at most 7 days, tens of MiB of JSON
+		DefaultConfidence: 50,
+		Parse:             ParseThreatFoxJSON,
+		TLP:               "clear",
+		Docs: "ThreatFox API (abuse.ch) get_iocs: IOCs added in the last 1-7 days (Days option). " +
+			"Requires an abuse.ch Auth-Key; auth query_status values fail with ErrAuth, no_result is an empty success. " +
+			"Record confidence_level is used when given. Not a complete list: nothing is revoked when IOCs age out.",
+		Function: "FeedThreatFox",
+		Schedule: "0 */15 * * * *",
+		Enabled:  true,
+		Days:     1,
+	}
+}

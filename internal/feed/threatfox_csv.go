@@ -101,3 +101,25 @@ func bracketIPv6Port(v string) string {
 	i := strings.LastIndexByte(v, ':')
 	return "[" + v[:i] + "]" + v[i:]
 }
+
+// threatFoxCSVSource declares the ThreatFoxCSV feed (registered in Builtin).
+func threatFoxCSVSource() Source {
+	return Source{
+		Name:       NameThreatFoxCSV,
+		DefaultURL: "https://threatfox.abuse.ch/export/csv/recent/",
+		AltURLs:    []string{"https://threatfox.abuse.ch/export/csv/full/"},
+		Method:     "GET", AbuseCH: true, MinInterval: defaultMinInterval,
+		// The full dump of July 2024: 1,217,668 entries, 596 MiB of CSV
+		// (smaller since IOCs expire after six months).
+		MaxBytes:          1 * gib,
+		DefaultConfidence: 50,
+		Parse:             ParseThreatFoxCSV,
+		TLP:               "clear",
+		Docs: "ThreatFox CSV export (abuse.ch): recent additions, or the full dump (a ZIP with full.csv) at the alternative URL. " +
+			"Auth-Key sent when configured. Columns are read by header name; the entry-count trailer is checked. " +
+			"Not a complete list.",
+		Function: "FeedThreatFoxCSV",
+		Schedule: "0 5 * * * *",
+		Enabled:  false,
+	}
+}

@@ -81,3 +81,27 @@ func setOfflineValidity(r *ioc.Record) {
 		r.ValidUntil = base.Add(OfflineValidity)
 	}
 }
+
+// urlhausSource declares the URLhaus feed (registered in Builtin).
+func urlhausSource() Source {
+	return Source{
+		Name:       NameURLhaus,
+		DefaultURL: "https://urlhaus.abuse.ch/downloads/csv_recent/",
+		AltURLs: []string{"https://urlhaus.abuse.ch/downloads/csv_online/",
+			"https://urlhaus.abuse.ch/downloads/csv/"},
+		CompleteURLs: []string{"https://urlhaus.abuse.ch/downloads/csv_online/"},
+		Method:       "GET", AbuseCH: true, MinInterval: defaultMinInterval,
+		// The full dump: every URL ever listed, ids near 3.9 million by
+		// 2026-09 at about 190 bytes a row, some 0.7 GiB and growing.
+		MaxBytes:          2 * gib,
+		DefaultConfidence: 80,
+		Parse:             ParseURLhausCSV,
+		TLP:               "clear",
+		Docs: "URLhaus CSV dump (abuse.ch) of malware distribution URLs: csv_recent (default), csv_online (online URLs only; " +
+			"a complete list, so vanished URLs may be revoked) or the full dump (ZIP). Auth-Key sent when configured. " +
+			"Offline URLs are kept with Status offline and a short validity.",
+		Function: "FeedURLhaus",
+		Schedule: "0 */15 * * * *",
+		Enabled:  true,
+	}
+}

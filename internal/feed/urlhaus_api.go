@@ -82,3 +82,22 @@ func urlhausRecord(e *emitter, j *jsonRecord) error {
 	setOfflineValidity(r)
 	return e.send(r)
 }
+
+// urlhausAPISource declares the URLhausAPI feed (registered in Builtin).
+func urlhausAPISource() Source {
+	return Source{
+		Name:       NameURLhausAPI,
+		DefaultURL: "https://urlhaus-api.abuse.ch/v1/urls/recent/",
+		AltURLs:    []string{"https://urlhaus-api.abuse.ch/v1/urls/recent/limit/1000/"},
+		Method:     "GET", AbuseCH: true, RequiresKey: true, MinInterval: defaultMinInterval,
+		MaxBytes:          smallFeedMaxBytes, // at most 1000 URLs
+		DefaultConfidence: 80,
+		Parse:             ParseURLhausAPI,
+		TLP:               "clear",
+		Docs: "URLhaus API urls/recent (abuse.ch): up to 1000 URLs added in the last 3 days. Requires an Auth-Key; " +
+			"auth query_status values fail with ErrAuth. Offline URLs are kept with Status offline and a short validity.",
+		Function: "FeedURLhausAPI",
+		Schedule: "0 */30 * * * *",
+		Enabled:  false,
+	}
+}

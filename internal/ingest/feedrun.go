@@ -9,8 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
-	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
@@ -26,7 +24,10 @@ var ErrSkipped = errors.New("feed skipped")
 // settings.
 type FeedSpec struct {
 	Source feed.Source
-	Config config.Feed
+	Config feed.Settings
+	// Force runs the feed even if it ran more recently than the source's
+	// minimum interval allows (once, by a person; logged as a warning).
+	Force bool
 }
 
 // conditionalMaxAge is how long after a full processing of a feed the
@@ -71,10 +72,10 @@ func (p *Pipeline) RunFeed(ctx context.Context, spec FeedSpec) (*Report, error) 
 func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) error {
 	src, cfg := spec.Source, spec.Config
 	if !cfg.Enabled {
-		return fmt.Errorf("%s: %w: disabled (%s=false)", cfg.Name, ErrSkipped, settingName(cfg.Name, "ENABLED"))
+		return fmt.Errorf("%s: %w: disabled (%s=false)", cfg.Name, ErrSkipped, feed.SettingName(cfg.Name, "ENABLED"))
 	}
 	if src.RequiresKey && p.AuthKey == "" {
-		return fmt.Errorf("%s: %w: needs an abuse.ch Auth-Key; set ABUSECH_AUTH_KEY (free at https://auth.abuse.ch/)", cfg.Name, ErrSkipped)
+		return fmt.Errorf("%s: %w: needs an abuse.ch Auth-Key; set %s (free at %s)", cfg.Name, ErrSkipped, feed.AbuseCHKeySetting, feed.AbuseCHKeyURL)
 	}
 	now := p.now()
 	cur, err := p.Store.Cursor(ctx, cfg.Name)
@@ -82,8 +83,12 @@ func (p *Pipeline) runFeed(ctx context.Context, spec FeedSpec, rep *Report) erro
 		return fmt.Errorf("%s: read fetch cursor: %w", cfg.Name, err)
 	}
 	if src.MinInterval > 0 && !cur.LastFetch.IsZero() && now.Sub(cur.LastFetch) < src.MinInterval {
-		return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads",
-			cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
+		if !spec.Force {
+			return fmt.Errorf("%s: %w: last fetched %s ago, the source asks for at least %s between downloads (--force runs it anyway)",
+				cfg.Name, ErrSkipped, now.Sub(cur.LastFetch).Round(time.Second), src.MinInterval)
+		}
+		p.logger().Warn("forced: running a feed more often than its source asks; repeated, this may get the client blocked",
+			"feed", cfg.Name, "last_fetched_ago", now.Sub(cur.LastFetch).Round(time.Second).String(), "min_interval", src.MinInterval.String())
 	}
 	runAt := now
 	if resumable(cur, now) {
@@ -240,23 +245,6 @@ func (c ctxReader) Read(b []byte) (int, error) {
 	return c.r.Read(b)
 }
 
-func settingName(feed, suffix string) string {
-	return "FEED_" + upperKey(feed) + "_" + suffix
-}
-
-func upperKey(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case c == '-':
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
 // detached returns a context that outlives ctx's cancellation and deadline
 // by a short bound of its own, for bookkeeping after a run ended.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -285,7 +273,7 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 		u = src.DefaultURL
 	}
 	req := &fetch.Request{Feed: cfg.Name, URL: u, Method: src.Method,
-		MaxBytes: src.MaxBytes, MaxBytesSetting: app.FeedSetting(cfg.Name, "MAX_BYTES")}
+		MaxBytes: src.MaxBytes, MaxBytesSetting: feed.SettingName(cfg.Name, "MAX_BYTES")}
 	if cfg.MaxBytes > 0 {
 		req.MaxBytes = cfg.MaxBytes
 	}
@@ -301,8 +289,8 @@ func (p *Pipeline) request(spec FeedSpec) (*fetch.Request, error) {
 		// The setting is named in errors even when no key is set, so a
 		// 401 says which setting to fill in.
 		req.AuthKey = p.AuthKey
-		req.AuthKeySetting = "ABUSECH_AUTH_KEY"
-		req.AuthKeyURL = "https://auth.abuse.ch/"
+		req.AuthKeySetting = feed.AbuseCHKeySetting
+		req.AuthKeyURL = feed.AbuseCHKeyURL
 	}
 	return req, nil
 }

@@ -106,6 +106,9 @@ func newHarnessOpts(t *testing.T, sopts sentineltest.ServerOptions, hopts harnes
 func (h *harness) open() {
 	t := h.t
 	var err error
+	if h.spool != nil {
+		h.spool.Close() // the old process is gone: its lock with it
+	}
 	h.spool, err = queue.OpenSpool(filepath.Join(h.dir, "spool"), &queue.SpoolOptions{Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)

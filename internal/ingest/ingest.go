@@ -32,21 +32,30 @@ type Uploader interface {
 	Upload(ctx context.Context, objects []json.RawMessage) (*sentinel.Result, error)
 }
 
+// StateStore is the state a feed run or a submission reads and writes: the
+// indicator memory, the fetch cursors and the run statuses.
+// *state.BoltStore and *state.TableStore implement it.
+type StateStore interface {
+	state.Indicators
+	state.Cursors
+	state.Statuses
+}
+
 // Pipeline is everything a feed run needs. The zero value is not usable:
 // Fetcher, Publisher and Store are required.
 type Pipeline struct {
 	Fetcher   Fetcher
 	Publisher queue.Publisher
-	Store     state.Store
+	Store     StateStore
 	// Policy is the reserved-range and allowlist policy; nil = built-in.
 	Policy *ioc.Policy
 	// AuthKey is the abuse.ch Auth-Key ("" = none).
 	AuthKey string
 	// RefreshInterval is how long after its last upload an indicator still
-	// reported is uploaded again (default 7 days).
+	// reported is uploaded again (default DefaultRefreshInterval).
 	RefreshInterval time.Duration
 	// RevokeGrace is how long a complete-list source may stop listing an
-	// indicator before it is revoked (default 48 hours).
+	// indicator before it is revoked (default DefaultRevokeGrace).
 	RevokeGrace time.Duration
 	// MassRevocationHold is the share of a complete list's active
 	// indicators that one sweep may revoke; a sweep that would revoke more
@@ -79,18 +88,26 @@ func (p *Pipeline) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// DefaultRefreshInterval is how long after its last upload an indicator a
+// source still reports is uploaded again (INDICATOR_REFRESH_INTERVAL).
+const DefaultRefreshInterval = 7 * 24 * time.Hour
+
+// DefaultRevokeGrace is how long a complete list may stop listing an
+// indicator before it is revoked (REVOCATION_GRACE_PERIOD).
+const DefaultRevokeGrace = 48 * time.Hour
+
 func (p *Pipeline) refreshInterval() time.Duration {
 	if p.RefreshInterval > 0 {
 		return p.RefreshInterval
 	}
-	return 7 * 24 * time.Hour
+	return DefaultRefreshInterval
 }
 
 func (p *Pipeline) revokeGrace() time.Duration {
 	if p.RevokeGrace > 0 {
 		return p.RevokeGrace
 	}
-	return 48 * time.Hour
+	return DefaultRevokeGrace
 }
 
 // Counts are what one run did, by stage. Every record a feed delivered is

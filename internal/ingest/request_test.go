@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 )
 
@@ -20,7 +19,7 @@ func TestRequest(t *testing.T) {
 		{"https://mb-api.example.net/api/v1/", "POST", true}, // a proxy of the API
 	}
 	for _, tt := range tests {
-		req, err := p.request(FeedSpec{Source: src, Config: config.Feed{Name: "malwarebazaar", URL: tt.url}})
+		req, err := p.request(FeedSpec{Source: src, Config: feed.Settings{Name: "malwarebazaar", URL: tt.url}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,7 +28,7 @@ func TestRequest(t *testing.T) {
 		}
 	}
 	// No key: the setting is still named so a 401 says what to set.
-	req, _ := (&Pipeline{}).request(FeedSpec{Source: src, Config: config.Feed{Name: "malwarebazaar"}})
+	req, _ := (&Pipeline{}).request(FeedSpec{Source: src, Config: feed.Settings{Name: "malwarebazaar"}})
 	if req.AuthKey != "" || req.AuthKeySetting != "ABUSECH_AUTH_KEY" {
 		t.Errorf("no key: %+v", req)
 	}
@@ -42,7 +41,7 @@ func TestRequestMaxBytes(t *testing.T) {
 	for _, tt := range []struct {
 		setting, want int64
 	}{{0, src.MaxBytes}, {3 << 30, 3 << 30}} {
-		req, err := (&Pipeline{}).request(FeedSpec{Source: src, Config: config.Feed{Name: "threatfox-csv", MaxBytes: tt.setting}})
+		req, err := (&Pipeline{}).request(FeedSpec{Source: src, Config: feed.Settings{Name: "threatfox-csv", MaxBytes: tt.setting}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,11 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,10 +52,14 @@ func TestThrottledBatchIsRescheduled(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := &recordingRescheduler{}
-	u := &ingest.Uploads{Uploader: client, Rescheduler: rs, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
+	var logs bytes.Buffer
+	u := &ingest.Uploads{Uploader: client, Rescheduler: rs, Now: func() time.Time { return now }, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	res, err := u.Upload(context.Background(), msg)
 	if err != nil {
 		t.Fatalf("Upload = %v, want the batch rescheduled and the delivery completed", err)
+	}
+	if !strings.Contains(logs.String(), `"retry_after":"2m0s"`) { // not 120000000000 (ns)
+		t.Errorf("log lacks a readable retry_after:\n%s", logs.String())
 	}
 	if len(rs.msgs) != 1 || rs.msgs[0].ID != msg.ID || !rs.at[0].Equal(now.Add(2*time.Minute)) || !res.RescheduledAt.Equal(rs.at[0]) {
 		t.Errorf("rescheduled %+v at %v (result %v)", rs.msgs, rs.at, res.RescheduledAt)

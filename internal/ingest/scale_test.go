@@ -22,6 +22,7 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/fetch"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
 )
 
@@ -86,7 +87,7 @@ func (e *scaleEnv) open(tb testing.TB) {
 		TempDir: e.dir, Now: func() time.Time { return scaleNow }, Logger: slog.New(slog.DiscardHandler)}
 }
 
-func (e *scaleEnv) close() { e.store.Close() }
+func (e *scaleEnv) close() { e.store.Close(); e.spool.Close() }
 
 // run runs the feed once and returns its report.
 func (e *scaleEnv) run(tb testing.TB) *ingest.Report {
@@ -101,7 +102,7 @@ func (e *scaleEnv) run(tb testing.TB) *ingest.Report {
 // drain uploads the spool into a bundle file.
 func (e *scaleEnv) drain(tb testing.TB) ingest.DrainResult {
 	tb.Helper()
-	b, err := ingest.OpenBundleSink(filepath.Join(e.dir, "bundle.json"))
+	b, err := sentinel.OpenBundleSink(filepath.Join(e.dir, "bundle.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,8 +9,9 @@ import (
 	"mime"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
@@ -37,6 +38,9 @@ type Submissions struct {
 	Lifetime   time.Duration
 	Source     string
 	TLP        string
+	// MaxDryRunBytes bounds the STIX objects of a dry run's answer;
+	// DefaultMaxDryRunBytes if zero. A larger dry run is refused (413).
+	MaxDryRunBytes int
 	// Reserved are names a submission's source may not take: the feeds.
 	// A submission under a feed's name would overwrite its status and be
 	// revoked by its complete-list sweep.
@@ -107,7 +111,7 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 	case "application/json", "application/stix+json", "application/vnd.oasis.stix+json", "application/taxii+json":
 		items, d, err = decodeJSON(req.Body)
 	case "text/plain", "text/markdown", "text/csv":
-		items = extractText(string(req.Body))
+		items, err = extractText(ctx, string(req.Body))
 	default:
 		return nil, &SubmitError{Status: 415, Code: "unsupported_media_type",
 			Message: fmt.Sprintf("Content-Type %q is not supported: use application/json, application/stix+json or text/plain", mt)}
@@ -131,8 +135,16 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 	resp := &SubmitResponse{Source: spec.Config.Name, DryRun: req.DryRun}
 	keys := make([]string, len(items)) // the result's indicator key, "" if rejected
 	for i := range items {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("submission: %w", err)
+			}
+		}
 		it := &items[i]
 		res := ItemResult{Input: truncate(it.input, 256)}
+		if it.err == nil {
+			it.err = checkValidUntil(it.rec.ValidUntil, now)
+		}
 		if it.err == nil {
 			it.rec.Source = spec.Config.Name
 			applyDefaults(&it.rec, d, now)
@@ -140,6 +152,9 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 			ind, it.err = buildIndicator(&it.rec, r.policy, 0, r.opts)
 			if it.err == nil {
 				it.err = r.vouch(&it.rec, ind)
+			}
+			if it.err == nil {
+				it.err = checkMergedLabels(r.byKey[ind.Observable.Key()], ind)
 			}
 			if it.err == nil {
 				res.Status, res.ID, res.Value, res.Type = "accepted", ind.ID, ind.Observable.Value, string(ind.Observable.Type)
@@ -170,8 +185,13 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 	if req.DryRun {
 		p.predictIDs(ctx, r)
 		setIDs(resp, keys, r)
+		size := 0
 		for _, key := range r.order {
 			b, _ := json.Marshal(r.byKey[key])
+			if size += len(b); size > s.maxDryRunBytes() {
+				return nil, &SubmitError{Status: 413, Code: "dry_run_too_large",
+					Message: fmt.Sprintf("the dry run's STIX objects would exceed %d bytes: dry-run fewer items at a time (a real submission is not limited by this)", s.maxDryRunBytes())}
+			}
 			resp.Objects = append(resp.Objects, b)
 		}
 		if len(r.order) > 0 {
@@ -239,6 +259,49 @@ func (p *Pipeline) predictIDs(ctx context.Context, r *run) {
 	}
 }
 
+// DefaultMaxDryRunBytes is the default bound on the STIX objects of a dry
+// run's answer.
+const DefaultMaxDryRunBytes = 16 << 20
+
+func (s *Submissions) maxDryRunBytes() int {
+	if s.MaxDryRunBytes > 0 {
+		return s.MaxDryRunBytes
+	}
+	return DefaultMaxDryRunBytes
+}
+
+// checkValidUntil refuses an explicit valid_until further than
+// stix.MaxValidity from now.
+func checkValidUntil(t, now time.Time) error {
+	if !t.IsZero() && t.After(now.Add(stix.MaxValidity)) {
+		return &ioc.Rejection{Reason: ioc.ReasonInvalid,
+			Detail: fmt.Sprintf("valid_until %s is too far ahead: at most %d days from now", t.Format(time.DateOnly), stix.MaxValidity/(24*time.Hour))}
+	}
+	return nil
+}
+
+// checkMergedLabels refuses ind when merging it into old, an earlier item
+// of the submission with the same IOC (nil if none), would give the
+// indicator more than MaxMergedLabels labels: repeated IOCs must not pile
+// up labels without bound. Its time is linear in the labels.
+func checkMergedLabels(old, ind *stix.Indicator) error {
+	if old == nil {
+		return nil
+	}
+	set := make(map[string]bool, len(old.Labels)+len(ind.Labels))
+	for _, l := range old.Labels {
+		set[strings.ToLower(l)] = true
+	}
+	for _, l := range ind.Labels {
+		set[strings.ToLower(l)] = true
+	}
+	if len(set) > MaxMergedLabels {
+		return &ioc.Rejection{Reason: ioc.ReasonInvalid,
+			Detail: fmt.Sprintf("this IOC would carry more than %d labels across the submission's items", MaxMergedLabels)}
+	}
+	return nil
+}
+
 func (s *Submissions) maxItems() int {
 	if s.MaxItems > 0 {
 		return s.MaxItems
@@ -258,7 +321,10 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	if source == "" {
 		source = "manual"
 	}
-	if len(source) > 100 || strings.IndexFunc(source, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0 {
+	// The source becomes a label and the identity's name: no control or
+	// invisible format characters (U+202E would reverse what is shown).
+	if len(source) > 100 || !utf8.ValidString(source) ||
+		strings.IndexFunc(source, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Cf, c) }) >= 0 {
 		return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source", Message: "source must be at most 100 printable characters"}
 	}
 	for _, f := range s.Reserved {
@@ -283,11 +349,23 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	}
 	life := s.Lifetime
 	if d.Lifetime != "" {
-		l, err := config.ParseDuration(d.Lifetime)
-		if err != nil || l <= 0 {
-			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h", d.Lifetime)}
+		l, err := stix.ParseLifetime(d.Lifetime)
+		if err != nil || l <= 0 || l > stix.MaxValidity {
+			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h, at most %dd", d.Lifetime, stix.MaxValidity/(24*time.Hour))}
 		}
 		life = l
+	}
+	labels, err := cleanLabels(d.Labels)
+	if err != nil {
+		se := &SubmitError{Status: 400, Code: "bad_labels", Message: "request-level labels: " + err.Error()}
+		if len(d.Labels) > MaxLabels {
+			se.Status, se.Code = 413, "too_many_labels"
+		}
+		var rj *ioc.Rejection
+		if errors.As(err, &rj) {
+			se.Message = "request-level labels: " + rj.Detail
+		}
+		return FeedSpec{}, se
 	}
 	lifetimes := map[ioc.Type]time.Duration{}
 	if life > 0 {
@@ -297,7 +375,7 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	}
 	return FeedSpec{
 		Source: feed.Source{Name: source, DefaultConfidence: conf},
-		Config: config.Feed{Name: source, Enabled: true, Confidence: conf, TLP: tlp, Labels: d.Labels, Lifetimes: lifetimes},
+		Config: feed.Settings{Name: source, Enabled: true, Confidence: conf, TLP: tlp, Labels: labels, Lifetimes: lifetimes},
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
@@ -24,6 +25,15 @@ func FuzzSubmit(f *testing.F) {
 		{"application/json", `[{"value":1},{"type":"ja3","value":"x"},null,[],"",{}]`},
 		{"text/plain", "C2: 45[.]147[.]230[.]12:443 and hxxps://cdn[.]bad[.]top/x.zip; setup.exe v1.2.3 billing[@]bad[.]top"},
 		{"text/plain", "[2001:db8::1]:443 2a02:cf40::5 fe80::1 user@example.com"},
+		// Hostile inputs of issue 12: quadratic text, label floods, hidden
+		// characters, out-of-range values.
+		{"text/plain", strings.Repeat("0", 4096)},
+		{"text/plain", strings.Repeat("1.", 2048)},
+		{"text/plain", "http://a.b.com/x" + strings.Repeat(")", 1000) + " " + strings.Repeat("evil.com/](", 100)},
+		{"application/json", `{"labels":["a","A","\u202eexe.txt","zero\u200bwidth","\ufeff","x\u0000"],"indicators":["evil.top"]}`},
+		{"application/json", `[{"value":"evil.top","labels":["a","b","a"],"valid_until":"9999-12-31T00:00:00Z"},{"value":"-evil.com"},{"value":"evil-.com"},{"value":"http://evil.top/\u202egpj.exe"}]`},
+		{"application/json", `{"lifetime":"100000d","indicators":["evil.top"]}`},
+		{"application/json", `[{"type":"indicator","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","pattern":"[domain-name:value = 'evil.top']","pattern_type":"stix","confidence":500,"labels":["x\u0000"]}]`},
 	} {
 		f.Add(seed.ctype, []byte(seed.body))
 	}

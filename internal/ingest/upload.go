@@ -31,9 +31,9 @@ type Uploads struct {
 	Uploader Uploader
 	Parker   Parker
 	// Store receives the uploader counters (nil = not recorded).
-	Store state.Store
+	Store state.Counters
 	// MaxDeliveryCount is the queue's maximum delivery count: a failure on
-	// that delivery is counted as dead-lettered (0 = 10).
+	// that delivery is counted as dead-lettered (0 = queue.DefaultMaxDeliveryCount).
 	MaxDeliveryCount int
 	// Rescheduler, when set, takes batches Sentinel throttles for longer
 	// than the invocation could wait: they come back after Sentinel's
@@ -96,7 +96,7 @@ func (u *Uploads) Upload(ctx context.Context, msg queue.Message) (*UploadResult,
 				at := u.now().Add(max(thr.RetryAfter, time.Second))
 				rerr := u.Rescheduler.Reschedule(ctx, msg, at)
 				if rerr == nil {
-					log.Warn("throttled by Sentinel; batch rescheduled", "retry_after", thr.RetryAfter, "at", at)
+					log.Warn("throttled by Sentinel; batch rescheduled", "retry_after", thr.RetryAfter.String(), "at", at)
 					u.record(ctx, delta, err)
 					res.RescheduledAt = at
 					return res, nil
@@ -152,10 +152,15 @@ func (u *Uploads) record(ctx context.Context, d state.UploaderStats, err error) 
 	}
 }
 
-// clientStats reads the uploader's own counters when it keeps them
-// (*sentinel.Client does).
+// StatsReporter is an Uploader that keeps its own counters (throttling,
+// retries) for the uploader stats. *sentinel.Client implements it.
+type StatsReporter interface {
+	Stats() sentinel.Stats
+}
+
+// clientStats reads the uploader's own counters when it keeps them.
 func (u *Uploads) clientStats() sentinel.Stats {
-	if c, ok := u.Uploader.(interface{ Stats() sentinel.Stats }); ok {
+	if c, ok := u.Uploader.(StatsReporter); ok {
 		return c.Stats()
 	}
 	return sentinel.Stats{}
@@ -165,7 +170,7 @@ func (u *Uploads) maxDeliveries() int {
 	if u.MaxDeliveryCount > 0 {
 		return u.MaxDeliveryCount
 	}
-	return 10
+	return queue.DefaultMaxDeliveryCount
 }
 
 func (u *Uploads) logger() *slog.Logger {

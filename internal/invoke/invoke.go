@@ -14,11 +14,26 @@
 // redelivered and dead-lettered after the queue's maxDeliveryCount. Wrap such
 // functions with [Handler].
 //
-// HTTP (httpTrigger) functions use request forwarding
-// ("enableForwardingHttpRequest": true in host.json): the handler receives the
-// original request at /api/<route> and answers with a plain HTTP response; no
-// invoke payload is involved and [Handler] is not used. A 5xx answer there is
-// passed to the caller, it does not mark the invocation failed.
+// HTTP (httpTrigger) functions are served in whichever of the host's
+// three modes host.json selects, by the same http.Handler:
+//
+//   - Proxying ("enableProxyingHttpRequest": true, the mode the current
+//     documentation describes): the host streams the client's request
+//     through YARP to the handler at its original path (/api/<route>) and
+//     query, with the client's headers plus X-Azure-Functions-InvocationId,
+//     X-Azure-Functions-HostVersion, x-ms-invocation-id and X-Forwarded-*;
+//     the body may arrive chunked. The handler's response is streamed back
+//     unchanged; a 4xx or 5xx is the client's answer, not a failed
+//     invocation. The host checks this flag before the next one, so
+//     host.json sets both: a host that predates proxying ignores the
+//     unknown key (its options binder skips it) and forwards.
+//   - Forwarding ("enableForwardingHttpRequest": true, legacy): the host
+//     rebuilds the request at its original path with the same
+//     X-Azure-Functions-* headers and passes the response back unchanged.
+//   - Payload (neither flag): the host POSTs /<FunctionName> with a
+//     [Request] whose Data.req describes the client's request and expects
+//     Outputs.res = {statusCode, body, headers} with status 200.
+//     [HTTPHandler] adapts an http.Handler to it.
 //
 // # Value encoding
 //

@@ -14,6 +14,22 @@ import (
 // when [Serve] stops.
 const DefaultDrainTimeout = 25 * time.Second
 
+// Default connection timeouts of [Serve]. A connection that is slower is
+// closed, so that slow clients cannot hold connections (and the memory of
+// their requests) forever.
+const (
+	// DefaultReadHeaderTimeout bounds reading a request's header.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 2 * time.Minute
+	// DefaultWriteTimeout bounds a request from the end of its header to
+	// the end of its response: reading the body, the work and the answer.
+	// It must exceed the invocation deadline.
+	DefaultWriteTimeout = 12 * time.Minute
+	// DefaultIdleTimeout bounds a kept-alive connection between requests.
+	DefaultIdleTimeout = 2 * time.Minute
+)
+
 // ErrNoAddr is returned by [Serve] when it has neither an address nor a
 // listener.
 var ErrNoAddr = errors.New("invoke: no listen address (not running under the Functions host?)")
@@ -32,8 +48,22 @@ type ServeOptions struct {
 	// DrainTimeout bounds the wait for in-flight requests on shutdown;
 	// DefaultDrainTimeout if zero.
 	DrainTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are
+	// the http.Server timeouts; the Default… constants when zero.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 	// Logger logs start and stop; nil discards.
 	Logger *slog.Logger
+}
+
+// or returns d, or def when d is not positive.
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Addr returns the address the Functions host expects the handler on:
@@ -82,8 +112,10 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	srv := &http.Server{
 		Handler:           readiness(next),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: or(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       or(opts.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      or(opts.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       or(opts.IdleTimeout, DefaultIdleTimeout),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 

@@ -97,16 +97,9 @@ func DecodeServiceBus(req *Request, binding string) (*ServiceBusMessage, error) 
 	if binding == "" {
 		binding = ServiceBusBinding
 	}
-	raw, ok := req.Data[binding]
-	if !ok && len(req.Data) == 1 {
-		// A function.json whose binding has another name: the trigger is
-		// the only input, so take it.
-		for _, v := range req.Data {
-			raw, ok = v, true
-		}
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNoBinding, binding)
+	raw, err := triggerValue(req, binding)
+	if err != nil {
+		return nil, err
 	}
 	md := req.Metadata
 	msg := &ServiceBusMessage{ApplicationProperties: map[string]string{}}
@@ -137,6 +130,22 @@ func DecodeServiceBus(req *Request, binding string) (*ServiceBusMessage, error) 
 	}
 	msg.Body = body
 	return msg, nil
+}
+
+// triggerValue returns req.Data[binding]. When that is missing and Data
+// has a single entry (a function.json whose binding has another name: the
+// trigger is the only input), it returns that entry. Otherwise the error
+// wraps [ErrNoBinding].
+func triggerValue(req *Request, binding string) (json.RawMessage, error) {
+	if raw, ok := req.Data[binding]; ok {
+		return raw, nil
+	}
+	if len(req.Data) == 1 {
+		for _, v := range req.Data {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrNoBinding, binding)
 }
 
 // propertyText renders an application property value as text.

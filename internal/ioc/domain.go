@@ -60,7 +60,7 @@ func needsIDNA(s string) bool {
 }
 
 // validHostname checks a lower-case ASCII name: two or more labels of 1-63
-// bytes from [a-z0-9_-], and a TLD of [a-z0-9-] that is not all digits.
+// bytes from [a-z0-9_-] that neither start nor end with '-', and a TLD of [a-z0-9-] that is not all digits.
 // It returns "" when valid and what is wrong otherwise.
 func validHostname(d string) string {
 	labels, start := 0, 0
@@ -78,6 +78,11 @@ func validHostname(d string) string {
 		}
 		if n > 63 {
 			return "label longer than 63 bytes"
+		}
+		if d[start] == '-' || d[i-1] == '-' {
+			// RFC 1035 and RFC 5891 (section 4.2.3.1): a label neither
+			// starts nor ends with a hyphen.
+			return "label " + quoteShort(d[start:i]) + " starts or ends with a hyphen"
 		}
 		labels++
 		if i == len(d) {

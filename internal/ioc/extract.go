@@ -1,6 +1,7 @@
 package ioc
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"unicode"
@@ -37,33 +38,47 @@ const MaxExtractLen = 1 << 20
 // domain directly followed by a path ("evil[.]com/gate.php") is a URL
 // candidate that Normalize completes with http://.
 //
-// Extract never panics; text longer than MaxExtractLen is cut.
+// Extract never panics; text longer than MaxExtractLen is cut. Its time is
+// linear in the length of text: every match is bounded or consumed.
 func Extract(text string) []Candidate {
+	out, _ := ExtractContext(context.Background(), text)
+	return out
+}
+
+// ExtractContext is [Extract] that stops when ctx is done: it then returns
+// the candidates found so far and ctx's error.
+func ExtractContext(ctx context.Context, text string) ([]Candidate, error) {
 	if len(text) > MaxExtractLen {
 		text = text[:MaxExtractLen]
 	}
+	x := extractor{text: text}
+	return x.run(ctx)
+}
+
+// run is ExtractContext over x.text.
+func (x *extractor) run(ctx context.Context) ([]Candidate, error) {
+	text := x.text
 	var (
 		out  []Candidate
 		seen = make(map[string]bool)
 	)
-	for pos := 0; pos < len(text); {
-		m := extractRe.FindStringSubmatchIndex(text[pos:])
-		if m == nil {
-			break
-		}
-		start, end := pos+m[0], pos+m[1]
-		kind := 0
-		for k := 1; 2*k < len(m); k++ {
-			if m[2*k] >= 0 {
-				kind = k
-				break
+	for pos, n := 0, 0; pos < len(text); n++ {
+		if n%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return out, err
 			}
 		}
-		c, cend, ok := classify(text, kind, start, end)
-		if !ok && kind == kindHash {
-			// A hex run followed by ".evil.com" is a subdomain label.
-			if d := domainPrefixRe.FindStringIndex(text[start:]); d != nil {
-				c, cend, ok = domainCandidate(text, start, start+d[1])
+		start, end, kind := x.next(pos)
+		if kind == 0 {
+			break
+		}
+		c, cend, ok := x.classify(kind, start, end)
+		if !ok && kind == kindHash && domainMayStart(text, start) {
+			// A hex run followed by ".evil.com" is a subdomain label. The
+			// window bounds the work per hash match (a domain is short).
+			w := text[start:min(len(text), start+maxDomainText+1)]
+			if d := domainPrefixRe.FindStringIndex(w); d != nil && d[1] <= maxDomainText {
+				c, cend, ok = x.domainCandidate(start, start+d[1])
 			}
 		}
 		if ok {
@@ -79,7 +94,93 @@ func Extract(text string) []Candidate {
 		}
 		pos = end
 	}
-	return out
+	return out, nil
+}
+
+const (
+	// maxDomainText is the longest domain, as written in text (defanged,
+	// Unicode), that Extract considers: longer ones cannot become a
+	// domain of at most MaxDomainLen bytes.
+	maxDomainText = 1024
+	// maxURLText is the longest URL, as written, that Extract considers;
+	// Normalize refuses anything longer than MaxInputLen.
+	maxURLText = MaxInputLen + 1
+)
+
+// extractor holds the text being scanned and remembers where the current
+// run of URL characters ends, so that the path after each domain in a run
+// is not scanned again (which would be quadratic), and where the next
+// at-sign is.
+type extractor struct {
+	text             string
+	runFrom, runStop int  // text[runFrom:runStop] has no URL stop character
+	atPos            int  // where the next at token is (> len(text): none)
+	atKnown          bool // atPos is known for the current position
+	fullOnly         bool // tests: never use noEmailRe
+}
+
+// next returns the leftmost-first match of extractRe in text[pos:] as
+// offsets in text and the kind of its alternative (0: none). Far from an
+// at token no email can match, so it first tries noEmailRe, whose Pike VM
+// carries fewer threads (the email local part may be 64 bytes long).
+func (x *extractor) next(pos int) (start, end, kind int) {
+	if !x.atKnown || pos > x.atPos {
+		x.atPos, x.atKnown = len(x.text)+maxLocalLen+1, true
+		if loc := atRe.FindStringIndex(x.text[pos:]); loc != nil {
+			x.atPos = pos + loc[0]
+		}
+	}
+	if pos+maxLocalLen < x.atPos && !x.fullOnly {
+		m := noEmailRe.FindStringSubmatchIndex(x.text[pos:])
+		if m == nil && x.atPos > len(x.text) {
+			return 0, 0, 0
+		}
+		// An email match starts at most maxLocalLen bytes before its at
+		// token: a match that starts earlier is extractRe's as well.
+		if m != nil && pos+m[0]+maxLocalLen < x.atPos {
+			return pos + m[0], pos + m[1], matchKind(m, noEmailKinds[:])
+		}
+	}
+	m := extractRe.FindStringSubmatchIndex(x.text[pos:])
+	if m == nil {
+		return 0, 0, 0
+	}
+	return pos + m[0], pos + m[1], matchKind(m, allKinds[:])
+}
+
+// matchKind returns kinds[k-1] for the first group k that matched.
+func matchKind(m []int, kinds []int) int {
+	for k := 1; 2*k < len(m); k++ {
+		if m[2*k] >= 0 {
+			return kinds[k-1]
+		}
+	}
+	return 0
+}
+
+// The groups of extractRe and of noEmailRe, as kinds.
+var (
+	allKinds     = [...]int{kindURL, kindEmail, kindIPv6Bracketed, kindIPv4, kindIPv6, kindHash, kindDomain}
+	noEmailKinds = [...]int{kindURL, kindIPv6Bracketed, kindIPv4, kindIPv6, kindHash, kindDomain}
+)
+
+// urlRunEnd returns the index of the first character at or after i that
+// ends a URL written in text (white space, control, quotes, <>|), or
+// len(text).
+func (x *extractor) urlRunEnd(i int) int {
+	if i >= x.runFrom && i <= x.runStop && x.runStop > x.runFrom {
+		return x.runStop
+	}
+	j := i
+	for j < len(x.text) {
+		r, n := utf8.DecodeRuneInString(x.text[j:])
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("<>\"'`|", r) || r == utf8.RuneError {
+			break
+		}
+		j += n
+	}
+	x.runFrom, x.runStop = i, j
+	return j
 }
 
 // The alternatives of extractRe, in order of preference at one position.
@@ -101,17 +202,24 @@ const (
 	reScheme = `(?:h[xt][xt]ps?|f[xt]ps?|sftp|wss?|tcp|udp)`
 	reSep    = `(?:://|\[://\]|\[:\]//|\[:/\]/)`
 	reURL    = reScheme + reSep + "[^\\s<>\"'`|\\p{Z}\\p{Cc}]+"
-	reEmail  = `[a-z0-9._%+-]+` + reAt + reDomain
+	reEmail  = `[a-z0-9._%+-]{1,64}` + reAt + reDomain // RFC 5321: local part <= 64 (maxLocalLen)
 	reIPv4   = `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}` + reDot + `\d{1,3}(?:(?::|\[:\])\d{1,5})?(?:/\d{1,2}\b)?`
 	reIPv6   = `[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:(?:\.\d{1,3}){3})?(?:/\d{1,3}\b)?`
 	reIPv6B  = `\[[0-9a-f:.]{2,}\](?::\d{1,5})?`
-	reHash   = `[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32}`
+	// A hash starts at a word boundary (classify refuses any other start):
+	// without \b every byte of a hex run starts 4 bounded-repeat threads.
+	reHash = `\b(?:[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})`
 )
 
-// extractRe, domainPrefixRe and atRe are compiled once; a Regexp is safe for
+// maxLocalLen is the longest email local part reEmail takes.
+const maxLocalLen = 64
+
+// extractRe, noEmailRe, domainPrefixRe and atRe are compiled once; a Regexp is safe for
 // concurrent use and never modified.
 var (
 	extractRe = regexp.MustCompile(`(?i)(` + reURL + `)|(` + reEmail + `)|(` + reIPv6B + `)|(` +
+		reIPv4 + `)|(` + reIPv6 + `)|(` + reHash + `)|(` + reDomain + `)`)
+	noEmailRe = regexp.MustCompile(`(?i)(` + reURL + `)|(` + reIPv6B + `)|(` +
 		reIPv4 + `)|(` + reIPv6 + `)|(` + reHash + `)|(` + reDomain + `)`)
 	domainPrefixRe = regexp.MustCompile(`^(?i:` + reDomain + `)`)
 	atRe           = regexp.MustCompile(`(?i)` + reAt)
@@ -119,11 +227,17 @@ var (
 
 // classify validates the match text[start:end] of the given kind and returns
 // the candidate and the end of the text it used.
-func classify(text string, kind, start, end int) (Candidate, int, bool) {
+func (x *extractor) classify(kind, start, end int) (Candidate, int, bool) {
+	text := x.text
 	switch kind {
 	case kindURL:
 		return urlCandidate(text, start, end)
 	case kindEmail:
+		if isLocalByte(prevRune(text, start)) {
+			// The local part is longer than the 64 bytes the pattern
+			// takes (RFC 5321): not an address.
+			return Candidate{}, 0, false
+		}
 		for start < end && text[start] == '.' {
 			start++
 		}
@@ -157,7 +271,7 @@ func classify(text string, kind, start, end int) (Candidate, int, bool) {
 		}
 		return Candidate{Raw: text[start:end], Type: hashType(end - start), Offset: start}, end, true
 	case kindDomain:
-		return domainCandidate(text, start, end)
+		return x.domainCandidate(start, end)
 	}
 	return Candidate{}, 0, false
 }
@@ -172,25 +286,31 @@ func urlCandidate(text string, start, end int) (Candidate, int, bool) {
 }
 
 // trimURLTail drops trailing sentence punctuation and unbalanced closing
-// brackets from a URL found in text.
+// brackets from a URL found in text. It counts the brackets once, so its
+// time is linear in len(raw).
 func trimURLTail(raw string) string {
+	var open, closed [3]int // (), [], {}
+	counted := false
 	for raw != "" {
 		c := raw[len(raw)-1]
-		switch c {
-		case '.', ',', ';', ':', '!', '?', '*', '\'':
-		case ')':
-			if strings.Count(raw, "(") >= strings.Count(raw, ")") {
+		k := strings.IndexByte(")]}", c)
+		if k >= 0 && !counted {
+			for i := 0; i < len(raw); i++ {
+				if j := strings.IndexByte("([{", raw[i]); j >= 0 {
+					open[j]++
+				} else if j := strings.IndexByte(")]}", raw[i]); j >= 0 {
+					closed[j]++
+				}
+			}
+			counted = true
+		}
+		switch {
+		case k >= 0:
+			if open[k] >= closed[k] {
 				return raw
 			}
-		case ']':
-			if strings.Count(raw, "[") >= strings.Count(raw, "]") {
-				return raw
-			}
-		case '}':
-			if strings.Count(raw, "{") >= strings.Count(raw, "}") {
-				return raw
-			}
-		default:
+			closed[k]--
+		case strings.IndexByte(".,;:!?*'", c) < 0:
 			return raw
 		}
 		raw = raw[:len(raw)-1]
@@ -200,9 +320,12 @@ func trimURLTail(raw string) string {
 
 // domainCandidate handles a bare domain match, trimming a capitalized last
 // label ("evil.com.Then") and extending a following path to a URL.
-func domainCandidate(text string, start, end int) (Candidate, int, bool) {
-	switch p := prevRune(text, start); {
-	case isLabelRune(p), p == '.', p == '/', p == '\\', p == '@', p == '$', p == '%', p == '&':
+func (x *extractor) domainCandidate(start, end int) (Candidate, int, bool) {
+	text := x.text
+	if end-start > maxDomainText {
+		return Candidate{}, 0, false
+	}
+	if !domainMayStart(text, start) {
 		return Candidate{}, 0, false
 	}
 	for !plausibleDomain(text, start, end, false) {
@@ -220,13 +343,9 @@ func domainCandidate(text string, start, end int) (Candidate, int, bool) {
 		return Candidate{}, 0, false // a call: shell.run(
 	}
 	if end < len(text) && text[end] == '/' {
-		j := end
-		for j < len(text) {
-			r, n := utf8.DecodeRuneInString(text[j:])
-			if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("<>\"'`|", r) || r == utf8.RuneError {
-				break
-			}
-			j += n
+		j := x.urlRunEnd(end)
+		if j-start > maxURLText {
+			j = start + maxURLText // too long for Normalize anyway
 		}
 		raw := trimURLTail(text[start:j])
 		if i := strings.Index(raw, "]("); i >= 0 {
@@ -235,6 +354,16 @@ func domainCandidate(text string, start, end int) (Candidate, int, bool) {
 		return Candidate{Raw: raw, Type: TypeURL, Offset: start}, start + len(raw), true
 	}
 	return Candidate{Raw: text[start:end], Type: TypeDomain, Offset: start}, end, true
+}
+
+// domainMayStart reports whether a domain may start at text[start]: not
+// inside a word, a dotted name, a path or a variable.
+func domainMayStart(text string, start int) bool {
+	switch p := prevRune(text, start); {
+	case isLabelRune(p), p == '.', p == '/', p == '\\', p == '@', p == '$', p == '%', p == '&':
+		return false
+	}
+	return true
 }
 
 // plausibleDomain reports whether text[start:end] is a domain worth
@@ -272,11 +401,11 @@ func fileExtension(tld string) bool {
 // quad is a version number ("version 1.2.3.4", "v 2.0.1.4", "build 10.0.19041.1").
 func versionContext(text string, start int) bool {
 	i := start
-	for i > 0 && (text[i-1] == ' ' || text[i-1] == '\t' || text[i-1] == ':') {
+	for i > 0 && start-i < 16 && (text[i-1] == ' ' || text[i-1] == '\t' || text[i-1] == ':') {
 		i--
 	}
 	j := i
-	for j > 0 && (text[j-1] >= 'a' && text[j-1] <= 'z' || text[j-1] >= 'A' && text[j-1] <= 'Z' || text[j-1] == '.') {
+	for j > 0 && i-j < 16 && (text[j-1] >= 'a' && text[j-1] <= 'z' || text[j-1] >= 'A' && text[j-1] <= 'Z' || text[j-1] == '.') {
 		j--
 	}
 	switch strings.ToLower(strings.TrimSuffix(text[j:i], ".")) {
@@ -325,6 +454,12 @@ func prevRune(text string, i int) rune {
 	}
 	r, _ := utf8.DecodeLastRuneInString(text[:i])
 	return r
+}
+
+// isLocalByte reports the characters the pattern takes in a local part.
+func isLocalByte(r rune) bool {
+	return r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		strings.ContainsRune("._%+-", r))
 }
 
 func isLabelRune(r rune) bool {

@@ -1,6 +1,7 @@
 package ioc
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,15 +139,25 @@ func TestExtract(t *testing.T) {
 	}
 }
 
-// FuzzExtract checks that Extract never panics, that every candidate's Raw
-// is the input at Offset and that every candidate normalizes.
+// FuzzExtract checks that Extract never panics, that it finds what
+// extractRe alone finds, that every candidate's Raw is the input at Offset
+// and that every candidate normalizes.
 func FuzzExtract(f *testing.F) {
 	for _, c := range readCorpus(f) {
 		f.Add(c.text)
 	}
 	f.Add("hxxps[:]//evil[.]com/a_(b)) [x](y) 1.2.3.4:5 [::1]:2 a@b[.]cc")
+	for _, h := range hostileTexts { // issue 12: inputs that were quadratic
+		f.Add(hostile(h.unit, 512))
+	}
+	f.Add("-evil.com evil-.com http://evil.top/a\u202egpj.exe " + strings.Repeat("a", 65) + "@evil.com")
 	f.Fuzz(func(t *testing.T, text string) {
-		for _, c := range Extract(text) {
+		got := Extract(text)
+		full := extractor{text: text, fullOnly: true}
+		if want, _ := full.run(context.Background()); !slices.Equal(got, want) {
+			t.Fatalf("Extract = %v, extractRe alone %v", got, want)
+		}
+		for _, c := range got {
 			if c.Offset < 0 || c.Offset+len(c.Raw) > len(text) || text[c.Offset:c.Offset+len(c.Raw)] != c.Raw {
 				t.Fatalf("candidate %+v is not text[Offset:]", c)
 			}

@@ -16,11 +16,14 @@ var normalizeSeeds = []struct {
 	{"http://[2001:DB8::1]:80/x", ""}, {"D41D8CD98F00B204E9800998ECF8427E", ""},
 	{"john[@]evil[.]com", ""}, {"[[.]]", ""}, {"<'\"a\"'>", ""}, {"xn--bcher-kva.de", ""},
 	{"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01", TypeX509SHA1},
+	// Issue 12: hyphens at label edges, invisible characters in URLs.
+	{"-evil.com", ""}, {"evil-.com", TypeDomain}, {"http://evil-.com/", ""},
+	{"http://evil.top/a\u202egpj.exe", ""}, {"http://u\u200b@evil.top/\ufeff?\u2066", TypeURL},
 }
 
 // FuzzNormalize checks that Normalize never panics, that accepted values
 // are idempotent under Normalize with the returned type, and that accepted
-// values hold no white space or control characters.
+// values hold no white space, control or invisible format characters.
 func FuzzNormalize(f *testing.F) {
 	for _, s := range normalizeSeeds {
 		f.Add(s.raw, string(s.hint))
@@ -34,7 +37,7 @@ func FuzzNormalize(f *testing.F) {
 			return
 		}
 		for _, r := range o.Value {
-			if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar {
+			if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar || unicode.Is(unicode.Cf, r) {
 				t.Fatalf("Normalize(%q, %q) = %q: holds %q", raw, hint, o.Value, r)
 			}
 		}

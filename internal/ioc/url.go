@@ -29,7 +29,9 @@ func urlDefaultPort(scheme string) (port int, ok bool) {
 // host are lower-cased, an IDN host becomes A-labels, an IPv6 host is
 // bracketed in canonical form, a default port and an empty port are dropped,
 // and the userinfo, path, query and fragment are kept byte for byte (no
-// re-encoding). A URL without a path stays without one. A value without
+// re-encoding) except that invisible format characters (Unicode category
+// Cf: bidirectional overrides such as U+202E, zero-width U+200B, U+FEFF)
+// are percent-encoded as a browser shows them. A URL without a path stays without one. A value without
 // "://" is taken as http:// + value. The host must be a valid domain name
 // (public suffixes allowed) or IP address.
 func normalizeURL(s, raw string) (Observable, error) {
@@ -61,6 +63,13 @@ func normalizeURL(s, raw string) (Observable, error) {
 		if hasSpaceOrControl(userinfo) {
 			return Observable{}, reject(ReasonInvalid, raw, "expected a URL without spaces or control characters")
 		}
+	}
+	encoded := false
+	if t := encodeInvisible(tail); t != tail {
+		tail, encoded = t, true
+	}
+	if u := encodeInvisible(userinfo); u != userinfo {
+		userinfo, encoded = u, true
 	}
 	host, port, ok := splitHostPort(auth)
 	if !ok {
@@ -104,7 +113,7 @@ func normalizeURL(s, raw string) (Observable, error) {
 	if n > MaxURLLen {
 		return Observable{}, reject(ReasonTooLong, raw, "URL longer than 2048 bytes")
 	}
-	if s[:i] == scheme && host == canonHost && auth[len(host):] == portPart {
+	if !encoded && s[:i] == scheme && host == canonHost && auth[len(host):] == portPart {
 		return Observable{Type: TypeURL, Value: s}, nil // already canonical
 	}
 	var b strings.Builder
@@ -117,6 +126,35 @@ func normalizeURL(s, raw string) (Observable, error) {
 	b.WriteString(tail)
 	return Observable{Type: TypeURL, Value: b.String()}, nil
 }
+
+// encodeInvisible percent-encodes the UTF-8 bytes of the Unicode format
+// characters (category Cf) in s, which would hide or reorder what an
+// analyst reads. It returns s itself when there are none.
+func encodeInvisible(s string) string {
+	i := strings.IndexFunc(s, isFormat)
+	if i < 0 {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		if !isFormat(r) {
+			b.WriteRune(r)
+			continue
+		}
+		var buf [utf8.UTFMax]byte
+		for _, c := range buf[:utf8.EncodeRune(buf[:], r)] {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
+
+func isFormat(r rune) bool { return r >= 0x80 && unicode.Is(unicode.Cf, r) }
 
 // hasSpaceOrControl reports whether s has white space or control characters.
 func hasSpaceOrControl(s string) bool {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 )
 
 // BuildOptions configures [Build]. A zero field means the default.
@@ -81,7 +82,7 @@ func Build(ctx context.Context, o BuildOptions) error {
 	if err := os.MkdirAll(appDir, 0o755); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(appDir, HostFile), host, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(appDir, HostFile), host, nil); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	if err := Generate(appDir, o.Functions); err != nil {
@@ -119,28 +120,17 @@ func goBuild(ctx context.Context, o BuildOptions, out string) error {
 	return os.Chmod(out, 0o755)
 }
 
-// writeZip writes Zip(root) to path through a temporary file.
-func writeZip(path, root string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".app-*.zip")
+// writeZip writes Zip(root) to path atomically.
+func writeZip(path, root string) error {
+	tmp, err := atomicfile.Create(path, &atomicfile.Options{Perm: 0o644, Prefix: ".app-"})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = Zip(tmp, root); err != nil {
+	if err := Zip(tmp, root); err != nil {
+		tmp.Abort()
 		return err
 	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return tmp.Commit()
 }
 
 // copyFile copies src to dst, creating dst with mode.

@@ -11,17 +11,12 @@ import (
 	"strings"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
 )
 
 // FunctionFile is the name of the binding file in each function folder.
 const FunctionFile = "function.json"
-
-// HTTP binding names of every HTTP function.
-const (
-	httpInBinding  = "req"
-	httpOutBinding = "res"
-)
 
 // The binding shapes, as structs so that the key order is fixed.
 type (
@@ -97,10 +92,10 @@ func functionJSON(fn app.Function) ([]byte, error) {
 		}
 		bindings = []any{
 			httpInBindingJSON{
-				Name: httpInBinding, Type: string(app.TriggerHTTP), Direction: "in",
+				Name: invoke.HTTPTriggerBinding, Type: string(app.TriggerHTTP), Direction: "in",
 				AuthLevel: auth, Methods: fn.Methods, Route: fn.Route,
 			},
-			httpOutBindingJSON{Name: httpOutBinding, Type: "http", Direction: "out"},
+			httpOutBindingJSON{Name: invoke.HTTPOutputBinding, Type: "http", Direction: "out"},
 		}
 	default:
 		return nil, fmt.Errorf("function %s: unknown trigger %q", fn.Name, fn.Trigger)
@@ -170,7 +165,7 @@ func Generate(dir string, fns []app.Function) error {
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 			continue
 		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(path, b, nil); err != nil {
 			return fmt.Errorf("generate: %w", err)
 		}
 	}

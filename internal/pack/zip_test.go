@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
 )
 
 // fakeBinary writes a stand-in handler without any exec bit, to show that
@@ -304,7 +305,7 @@ func serveRoutes(t *testing.T, appDir string) {
 	}
 	for _, fn := range app.Functions() {
 		if fn.Feed != "" && fn.Feed != app.UserListsFeed {
-			cmd.Env = append(cmd.Env, app.FeedSetting(fn.Feed, "ENABLED")+"=false")
+			cmd.Env = append(cmd.Env, feed.SettingName(fn.Feed, "ENABLED")+"=false")
 		}
 	}
 	var logs bytes.Buffer

@@ -30,6 +30,11 @@ const SchemaVersion = 1
 // Sentinel upload API takes at most 100 objects per request.
 const MaxObjects = 100
 
+// DefaultMaxDeliveryCount is the upload queue's maxDeliveryCount
+// (SERVICEBUS_MAX_DELIVERY_COUNT; the Bicep sets the queue to the same).
+// The local spool has its own default (SpoolOptions.MaxDeliveryCount).
+const DefaultMaxDeliveryCount = 10
+
 // DefaultMaxBytes is the default limit of an encoded message body: 192 KiB,
 // safely under the 256 KiB message limit of the Service Bus Standard tier,
 // headers and properties included.

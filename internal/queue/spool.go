@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,18 @@ type SpoolOptions struct {
 	// (renames are atomic) but not a power loss or OS crash. For tests and
 	// throwaway runs.
 	NoSync bool
+	// LockTimeout is how long OpenSpool waits for another process that
+	// has the directory open to close it before it refuses (ErrLocked).
+	// Zero means 2s; a negative value refuses at once.
+	LockTimeout time.Duration
 }
+
+// ErrLocked is returned (wrapped) by OpenSpool when another process has
+// the spool open.
+var ErrLocked = errors.New("queue: spool in use by another process")
+
+// errLocked is what lockFile returns when the lock is held elsewhere.
+var errLocked = errors.New("locked")
 
 // Spool is a durable local queue in a directory, with the delivery contract
 // of a Service Bus queue: at-least-once delivery under a lease, redelivery
@@ -82,10 +94,49 @@ type Spool struct {
 	logger   *slog.Logger
 	noSync   bool
 
-	mu    sync.Mutex
-	index map[Kind]map[string]*envelope // by MessageID
-	ready readyHeap
-	seq   uint64 // last sequence number used
+	lockf *os.File // dir/lock, held open and flocked until Close
+
+	mu      sync.Mutex
+	index   map[Kind]map[string]*envelope // by MessageID
+	ready   readyHeap
+	seq     uint64 // last sequence number used
+	corrupt int    // files in dir/corrupt
+}
+
+// CorruptDir is the directory of a Spool where files that can't be read
+// are moved, named "<kind>-<file>", so that they neither block delivery
+// nor vanish from the counts. An operator inspects and removes them.
+const CorruptDir = "corrupt"
+
+// quarantine moves the unreadable file name of directory k to CorruptDir
+// and counts it; when even that fails the file is left alone (and logged).
+// s.mu is held or s is being opened.
+func (s *Spool) quarantine(k Kind, name string, cause error) {
+	src := filepath.Join(s.dir, string(k), name)
+	dst := filepath.Join(s.dir, CorruptDir, string(k)+"-"+name)
+	if _, err := os.Lstat(dst); err == nil {
+		dst += "-" + strconv.FormatInt(s.now().UnixNano(), 10)
+	}
+	err := os.MkdirAll(filepath.Dir(dst), 0o700)
+	if err == nil {
+		err = s.moveFile(src, dst)
+	}
+	if err != nil {
+		s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name,
+			"error", cause.Error(), "move_error", err.Error())
+		return
+	}
+	s.corrupt++
+	s.logger.Warn("queue: spool: moved unreadable file aside", "dir", string(k), "file", name,
+		"to", filepath.Join(CorruptDir, filepath.Base(dst)), "error", cause.Error())
+}
+
+// Corrupt returns how many unreadable files the spool has moved to
+// CorruptDir (including those found there when it was opened).
+func (s *Spool) Corrupt() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.corrupt
 }
 
 // OpenSpool opens (creating it if needed) the spool in dir. Only one
@@ -94,7 +145,8 @@ type Spool struct {
 // at once, whatever their lease, with the interrupted delivery counted (or
 // dead-letters them, reason MaxDeliveryCountExceeded, when their deliveries
 // are used up). It also finishes a settlement a killed process left half
-// done. Files it can't read are logged and left alone.
+// done. Files it can't read are moved to CorruptDir, logged and counted
+// (see Corrupt).
 func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: spool: no directory", ErrInvalidOptions)
@@ -116,8 +168,15 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 		}
 		s.noSync = opts.NoSync
 	}
+	if err := s.takeLock(opts); err != nil {
+		return nil, err
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir, CorruptDir)); err == nil {
+		s.corrupt = len(entries)
+	}
 	for _, k := range PossibleKindValues() {
 		if err := s.load(k); err != nil {
+			s.lockf.Close()
 			return nil, err
 		}
 	}
@@ -147,9 +206,44 @@ func OpenSpool(dir string, opts *SpoolOptions) (*Spool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.recoverInflight(true); err != nil {
+		s.lockf.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// takeLock locks dir/lock so that no other process opens the spool while
+// this one has it.
+func (s *Spool) takeLock(opts *SpoolOptions) error {
+	timeout := 2 * time.Second
+	if opts != nil && opts.LockTimeout != 0 {
+		timeout = max(opts.LockTimeout, 0)
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	f, err := lockFile(filepath.Join(s.dir, "lock"), timeout)
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("%w: %s is open in another feeds2sentinel process (waited %s); stop that process or point F2S_DATA_DIR elsewhere", ErrLocked, s.dir, timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: lock: %w", err)
+	}
+	s.lockf = f
+	return nil
+}
+
+// Close releases the spool: another process may open the directory then.
+// The spool must not be used after Close.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lockf == nil {
+		return nil
+	}
+	err := s.lockf.Close()
+	s.lockf = nil
+	return err
 }
 
 func (s *Spool) path(k Kind, id string) string {
@@ -183,7 +277,7 @@ func (s *Spool) load(k Kind) error {
 		}
 		env, err := readHeader(filepath.Join(d, name))
 		if err != nil {
-			s.logger.Warn("queue: spool: skipping unreadable file", "dir", string(k), "file", name, "error", err.Error())
+			s.quarantine(k, name, err)
 			continue
 		}
 		if want := fileName(env.ID); want != name {
@@ -325,24 +419,39 @@ func (s *Spool) Receive(ctx context.Context) (*Message, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ready.Len() == 0 {
-		if err := s.recoverExpired(); err != nil {
-			return nil, err
-		}
+	for {
 		if s.ready.Len() == 0 {
-			return nil, ErrEmpty
+			if err := s.recoverExpired(); err != nil {
+				return nil, err
+			}
+			if s.ready.Len() == 0 {
+				return nil, ErrEmpty
+			}
 		}
+		env := heap.Pop(&s.ready).(*envelope)
+		src, dst := s.path(KindReady, env.ID), s.path(KindInflight, env.ID)
+		_, body, err := readFile(src)
+		if errors.Is(err, errCorrupt) {
+			// Damaged since it was indexed: move it aside, or every
+			// later Receive would fail on it.
+			delete(s.index[KindReady], env.ID)
+			s.quarantine(KindReady, filepath.Base(src), err)
+			continue
+		}
+		if err == nil {
+			err = os.Rename(src, dst)
+		}
+		if err != nil {
+			heap.Push(&s.ready, env)
+			return nil, fmt.Errorf("spool receive: %w", err)
+		}
+		return s.lease(env, body, dst)
 	}
-	env := heap.Pop(&s.ready).(*envelope)
-	src, dst := s.path(KindReady, env.ID), s.path(KindInflight, env.ID)
-	_, body, err := readFile(src)
-	if err == nil {
-		err = os.Rename(src, dst)
-	}
-	if err != nil {
-		heap.Push(&s.ready, env)
-		return nil, fmt.Errorf("spool receive: %w", err)
-	}
+}
+
+// lease records env, just moved to inflight as dst, as delivered. s.mu is
+// held.
+func (s *Spool) lease(env *envelope, body []byte, dst string) (*Message, error) {
 	upd := *env
 	upd.DeliveryCount++
 	upd.LockToken = newToken()

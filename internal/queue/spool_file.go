@@ -13,8 +13,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
+
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 )
 
 // A spool file is one line of JSON (the envelope), a newline, and the
@@ -79,33 +80,14 @@ func (s *Spool) writeFile(path string, env *envelope, body []byte, dirSync bool)
 	if err != nil {
 		return fmt.Errorf("encode envelope: %w", err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
 	buf := make([]byte, 0, len(head)+1+len(body))
 	buf = append(append(append(buf, head...), '\n'), body...)
-	_, err = f.Write(buf)
-	if err == nil && !s.noSync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if !dirSync {
-		return nil
-	}
-	return s.syncDir(dir)
+	return atomicfile.WriteFile(path, buf, &atomicfile.Options{Perm: 0o600, Prefix: tmpPrefix, NoSync: s.noSync, NoDirSync: !dirSync})
 }
+
+// errCorrupt is wrapped by the errors of a spool file whose content can't
+// be decoded (as opposed to one that can't be read).
+var errCorrupt = errors.New("corrupt spool file")
 
 // readHeader reads the envelope of a spool file.
 func readHeader(path string) (*envelope, error) {
@@ -117,7 +99,7 @@ func readHeader(path string) (*envelope, error) {
 	line, err := bufio.NewReaderSize(f, 4096).ReadBytes('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("truncated spool file")
+			return nil, fmt.Errorf("%w: truncated", errCorrupt)
 		}
 		return nil, err
 	}
@@ -132,7 +114,7 @@ func readFile(path string) (*envelope, []byte, error) {
 	}
 	i := bytes.IndexByte(data, '\n')
 	if i < 0 {
-		return nil, nil, errors.New("truncated spool file")
+		return nil, nil, fmt.Errorf("%w: truncated", errCorrupt)
 	}
 	env, err := parseHeader(data[:i])
 	if err != nil {
@@ -144,10 +126,10 @@ func readFile(path string) (*envelope, []byte, error) {
 func parseHeader(line []byte) (*envelope, error) {
 	var env envelope
 	if err := json.Unmarshal(line, &env); err != nil {
-		return nil, fmt.Errorf("spool envelope: %w", err)
+		return nil, fmt.Errorf("%w: envelope: %w", errCorrupt, err)
 	}
 	if env.ID == "" {
-		return nil, errors.New("spool envelope: no message id")
+		return nil, fmt.Errorf("%w: envelope without a message id", errCorrupt)
 	}
 	for k, v := range env.Properties {
 		// JSON numbers come back as float64; integers were ints.
@@ -180,18 +162,10 @@ func (s *Spool) removeFile(path string) error {
 
 // syncDir makes the entries of dir durable.
 func (s *Spool) syncDir(dir string) error {
-	if s.noSync || runtime.GOOS == "windows" {
-		return nil // directories can't be opened for sync there
+	if s.noSync {
+		return nil
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.SyncDir(dir)
 }
 
 // newToken returns a random lease token.

@@ -29,12 +29,22 @@ func (c *clock) opts(max int) *SpoolOptions {
 		Logger: slog.New(slog.DiscardHandler)}
 }
 
+// openSpools holds the spool last opened on each directory: opening one
+// again in a test stands for a new process, so the old one is closed
+// first, as the exit of the old process would release its lock.
+var openSpools sync.Map
+
 func openSpool(t testing.TB, dir string, opts *SpoolOptions) *Spool {
 	t.Helper()
+	if old, ok := openSpools.LoadAndDelete(dir); ok {
+		old.(*Spool).Close()
+	}
 	s, err := OpenSpool(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	openSpools.Store(dir, s)
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -504,4 +514,27 @@ func TestSpoolReopenAfterKilledSettle(t *testing.T) {
 			t.Fatalf("redelivery: %+v, %v", again, err)
 		}
 	})
+}
+
+// TestSpoolLocked: a second opener of a spool directory is refused with a
+// message that says why, and gets in once the first closed it.
+func TestSpoolLocked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenSpool(dir, &SpoolOptions{LockTimeout: 50 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another feeds2sentinel process") {
+		t.Fatalf("second open = %v, want ErrLocked naming the cause", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenSpool(dir, &SpoolOptions{LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("open after Close: %v", err)
+	}
+	s2.Close()
 }

@@ -1,8 +1,10 @@
 package sentinel_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -123,7 +125,9 @@ func TestPermanentErrors(t *testing.T) {
 		hint   string
 	}{
 		{"bad request", 400, "malformed"},
-		{"unauthorized", 401, "https://management.azure.com"},
+		// No token is sent to a loopback http endpoint: a 401 can't
+		// be about a refused token (it said "even after a refresh").
+		{"unauthorized", 401, "no access token is sent to a plain-http loopback"},
 		{"forbidden", 403, "lacks the Microsoft Sentinel Contributor role"},
 		{"not found", 404, "SENTINEL_WORKSPACE_ID=" + testWorkspace + " not found: use the workspace ID (GUID)"},
 	}
@@ -203,6 +207,9 @@ func TestBearerToken(t *testing.T) {
 		if len(f.srv.Requests()) != 2 {
 			t.Fatalf("%d requests, want 2", len(f.srv.Requests()))
 		}
+		if !strings.Contains(re.Hint, "even after a refresh") || !strings.Contains(re.Hint, "https://management.azure.com") {
+			t.Errorf("hint %q", re.Hint)
+		}
 	})
 	t.Run("none to loopback http", func(t *testing.T) {
 		t.Parallel()
@@ -269,5 +276,21 @@ func TestConcurrentUploads(t *testing.T) {
 	}
 	if n := len(f.srv.Objects()); n != 1000 {
 		t.Fatalf("%d objects stored", n)
+	}
+}
+
+// TestThrottleLogReadable: retry_after was logged as an integer of
+// nanoseconds (45000000000); it is a duration string.
+func TestThrottleLogReadable(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	f := newFixture(t, sentineltest.ServerOptions{}, sentinel.Options{Logger: logger})
+	f.srv.Inject(sentineltest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 90 * time.Second})
+	if _, err := f.client.Upload(context.Background(), indicators(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"retry_after":"1m30s"`) {
+		t.Fatalf("log lacks retry_after 1m30s:\n%s", buf.String())
 	}
 }

@@ -136,6 +136,10 @@ func retryAfter(h http.Header, message string, now time.Time) time.Duration {
 // service's JSON.
 const hintUnreadable = "the success response is not the service's JSON (a proxy's page or a wrong SENTINEL_ENDPOINT?); nothing is counted as accepted and the upload may be retried"
 
+// hintUnauthorizedLoopback is the advice for a 401 from a plain-http
+// loopback endpoint, to which no token is sent.
+const hintUnauthorizedLoopback = "the endpoint requires authentication, but no access token is sent to a plain-http loopback SENTINEL_ENDPOINT (a local fake or proxy): configure it to accept requests without a token, or use an https endpoint"
+
 // hint returns the operator advice for a permanent status.
 func hint(status int, workspaceID string, api API) string {
 	switch status {

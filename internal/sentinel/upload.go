@@ -132,10 +132,10 @@ func (c *Client) send(ctx context.Context, b *batch, sent []int, resendOn400 boo
 			c.limiter.backOff(c.now().Add(d))
 			if b.throttleWaits < maxThrottleWaits && c.canWait(ctx, d) {
 				b.throttleWaits++
-				c.log.WarnContext(ctx, "sentinel upload throttled; waiting", "retry_after", d)
+				c.log.WarnContext(ctx, "sentinel upload throttled; waiting", "retry_after", d.String())
 				continue // the limiter holds the next try until the pause ends
 			}
-			c.log.WarnContext(ctx, "sentinel upload throttled; giving up", "retry_after", d)
+			c.log.WarnContext(ctx, "sentinel upload throttled; giving up", "retry_after", d.String())
 			return &ThrottledError{RetryAfter: d, Message: p.message}
 
 		case status == http.StatusUnauthorized && c.authenticated && !b.refreshed:
@@ -263,7 +263,11 @@ func (c *Client) responseError(resp *http.Response, p parsedBody) *ResponseError
 	if code == "" {
 		code = resp.Header.Get("x-ms-error-code")
 	}
-	return &ResponseError{StatusCode: resp.StatusCode, Code: code, Message: p.message, Hint: hint(resp.StatusCode, c.workspaceID, c.api)}
+	h := hint(resp.StatusCode, c.workspaceID, c.api)
+	if resp.StatusCode == http.StatusUnauthorized && !c.authenticated {
+		h = hintUnauthorizedLoopback
+	}
+	return &ResponseError{StatusCode: resp.StatusCode, Code: code, Message: p.message, Hint: h}
 }
 
 // canWait reports whether a 429 delay d may be waited out inside ctx.

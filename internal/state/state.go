@@ -174,9 +174,10 @@ type Cursor struct {
 	RunStart time.Time `json:"run_start,omitzero"`
 }
 
-// Store is the indicator memory. Implementations are safe for concurrent
-// use by multiple goroutines and, for TableStore, by multiple processes.
-type Store interface {
+// Indicators is the indicator memory. Implementations are safe for
+// concurrent use by multiple goroutines and, for TableStore, by multiple
+// processes.
+type Indicators interface {
 	// Get returns the stored indicators for keys, indexed by key. Keys with
 	// no record are absent from the map; duplicate keys are allowed. The
 	// records are the caller's to modify and Put back.
@@ -197,23 +198,40 @@ type Store interface {
 	// no particular order. fn may call the store. Scan stops at the first
 	// error fn returns and returns it.
 	Scan(ctx context.Context, filter ScanFilter, fn func(*Indicator) error) error
+}
 
+// Statuses keeps each feed's last run status.
+type Statuses interface {
 	// PutFeedStatus replaces the status of st.Feed.
 	PutFeedStatus(ctx context.Context, st FeedStatus) error
 	// FeedStatuses returns every feed's status, sorted by feed name.
 	FeedStatuses(ctx context.Context) ([]FeedStatus, error)
+}
 
+// Counters keeps the uploader counters shared by every instance.
+type Counters interface {
 	// AddUploaderStats atomically adds delta to the uploader counters
 	// (see UploaderStats); concurrent callers never lose an addition.
 	AddUploaderStats(ctx context.Context, delta UploaderStats) error
 	// UploaderStats returns the uploader counters (zero when none).
 	UploaderStats(ctx context.Context) (UploaderStats, error)
+}
 
+// Cursors keeps each feed's fetch cursor.
+type Cursors interface {
 	// Cursor returns feed's cursor, the zero Cursor when none is stored.
 	Cursor(ctx context.Context, feed string) (Cursor, error)
 	// PutCursor replaces feed's cursor.
 	PutCursor(ctx context.Context, feed string, c Cursor) error
+}
 
+// Store is all of the state, as BoltStore and TableStore keep it; users
+// take the small interface they need.
+type Store interface {
+	Indicators
+	Statuses
+	Counters
+	Cursors
 	// Close releases the store, persisting what it must.
 	Close() error
 }

@@ -2,12 +2,18 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -34,7 +40,9 @@ type TableOptions struct {
 	// Default 32.
 	Parallelism int
 	// ClientOptions are passed to the aztables client (transport, retry,
-	// logging). The store adds one per-call policy of its own.
+	// logging). The store adds one per-call policy of its own. Without a
+	// Transport, the store's HTTP client keeps Parallelism idle connections
+	// per host (the SDK's default keeps 10).
 	ClientOptions *aztables.ClientOptions
 }
 
@@ -58,16 +66,37 @@ const DefaultTable = "feeds2sentinel"
 // single row ("uploader", "stats"), same Data encoding.
 //
 // Put groups records by partition into transactions of ≤ 100 entities and
-// ≤ 3 MiB, submitted in parallel; the new ETags are read from the batch
-// response. Should that response be unreadable, each entity is read back
-// and its ETag taken only if the stored content is still exactly what Put
-// wrote; a key overwritten in between is reported in the *ConflictError
-// with its record's ETag unchanged (see refreshETags). A transaction that fails (one conflicting record fails all of
-// it) is retried entity by entity, so only the conflicting records are
-// left out. Get issues point queries in parallel.
+// ≤ 3 MiB, submitted in parallel (at most Parallelism at once); the new
+// ETags are read from the batch response. Should that response be
+// unreadable, each entity is read back and its ETag taken only if the
+// stored content is still exactly what Put wrote; a key overwritten in
+// between is reported in the *ConflictError with its record's ETag
+// unchanged (see refreshETags). A transaction fails whole on its first
+// conflicting record, which the error response names: that record is
+// reported and the transaction resubmitted without it; from a second
+// conflict on, the records left are read and the stale ones set aside
+// together. Only if a failure names no conflicting operation are the
+// records written one by one.
+//
+// Get groups keys by partition and runs its requests in parallel (at most
+// Parallelism at once): a filter query per 14 keys of a partition (the
+// service allows 15 comparisons in a filter, one being the PartitionKey),
+// a point query for a lone key, or a listing of the partition (1000 rows
+// a page) when it holds at most 3 rows per key wanted. The store estimates
+// each partition's size from its listings (Get's, Scan's) and the rows it
+// inserts since; with 100 keys or more in a partition of unknown size, Get
+// lists it and goes on as long as the rows left, estimated from how far
+// the hash-ordered row keys have got, stay within 3 per key left. So a
+// diff against a table not much larger than the run reads whole
+// partitions, and one against a large table pays one page a partition
+// once per store.
 type TableStore struct {
 	client   *aztables.Client
 	parallel int
+	// rows estimates each indicator partition's row count, plus one (0:
+	// unknown): set by listings, counted up by inserts. It only steers
+	// Get between listing a partition and querying keys.
+	rows [partitionCount]atomic.Int64
 }
 
 var _ Store = (*TableStore)(nil)
@@ -83,6 +112,9 @@ func OpenTable(ctx context.Context, opts TableOptions) (*TableStore, error) {
 	var co aztables.ClientOptions
 	if opts.ClientOptions != nil {
 		co = *opts.ClientOptions
+	}
+	if co.Transport == nil {
+		co.Transport = newHTTPClient(opts.Parallelism)
 	}
 	co.PerCallPolicies = append(append([]policy.Policy(nil), co.PerCallPolicies...), capturePolicy{})
 	var (
@@ -100,10 +132,35 @@ func OpenTable(ctx context.Context, opts TableOptions) (*TableStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open table: %w", err)
 	}
+	client := svc.NewClient(opts.Table)
 	if _, err := svc.CreateTable(ctx, opts.Table, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
-		return nil, fmt.Errorf("state: create table %s: %w", opts.Table, err)
+		// A role scoped to the table itself (as the Bicep grants) may not
+		// create tables: the table is the deployment's to create, so a
+		// refused create is fine when the table answers a read.
+		if !hasStatus(err, http.StatusForbidden) {
+			return nil, fmt.Errorf("state: create table %s: %w", opts.Table, err)
+		}
+		top := int32(1)
+		pager := client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top})
+		if _, perr := pager.NextPage(ctx); perr != nil {
+			return nil, fmt.Errorf("state: table %s: creating it was refused (%w) and reading it failed too (%v): create the table or grant Storage Table Data Contributor on it", opts.Table, err, perr)
+		}
 	}
-	return &TableStore{client: svc.NewClient(opts.Table), parallel: opts.Parallelism}, nil
+	return &TableStore{client: client, parallel: opts.Parallelism}, nil
+}
+
+// newHTTPClient returns the HTTP client of a store whose operations run
+// up to parallelism requests at once. The Azure SDK's default transport
+// keeps 10 idle connections per host: with more concurrent requests, every
+// surplus connection is closed after its response and a new one dialled
+// for the next request, which costs more than the request itself.
+func newHTTPClient(parallelism int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no limit across hosts
+	t.MaxIdleConnsPerHost = parallelism
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 10 * time.Second
+	return &http.Client{Transport: t}
 }
 
 // hasCode reports whether err is a response error with the given code.
@@ -156,14 +213,127 @@ loop:
 	return context.Cause(ctx)
 }
 
-// Get implements Store.Get with parallel point queries.
+// maxFilterKeys is the number of keys of one filter query: the Table
+// service allows 15 comparisons in a $filter, one is the PartitionKey.
+const maxFilterKeys = 14
+
+// Get lists a partition rather than querying keys when it holds at most
+// listRowsPerKey rows per key wanted; when its size is unknown, from
+// listMinKeys keys wanted (a first page then tells the size). A listed row
+// costs less than a key queried (a filter query is a request per 14 keys;
+// Azurite scans the whole table for each), but not much less.
+const (
+	listRowsPerKey = 3
+	listMinKeys    = 100
+)
+
+// partitionRows returns the estimated row count of partition pk, if known.
+func (s *TableStore) partitionRows(pk string) (int, bool) {
+	p, ok := partitionIndex(pk)
+	if !ok {
+		return 0, false
+	}
+	n := s.rows[p].Load()
+	return int(n - 1), n > 0
+}
+
+// setPartitionRows records the estimated row count of partition pk.
+func (s *TableStore) setPartitionRows(pk string, n int) {
+	if p, ok := partitionIndex(pk); ok {
+		s.rows[p].Store(int64(n) + 1)
+	}
+}
+
+// addPartitionRows adds n inserted rows to the estimate of partition pk,
+// if it is known.
+func (s *TableStore) addPartitionRows(pk string, n int) {
+	p, ok := partitionIndex(pk)
+	if !ok {
+		return
+	}
+	for {
+		v := s.rows[p].Load()
+		if v == 0 || s.rows[p].CompareAndSwap(v, v+int64(n)) {
+			return
+		}
+	}
+}
+
+// partitionIndex returns the index of indicator partition pk ("i00".."i3f").
+func partitionIndex(pk string) (int, bool) {
+	if len(pk) != 3 || pk[0] != 'i' {
+		return 0, false
+	}
+	p, err := strconv.ParseUint(pk[1:], 16, 8)
+	if err != nil || p >= partitionCount {
+		return 0, false
+	}
+	return int(p), true
+}
+
+// getTask is one request of a Get: the row keys rks (sorted) of partition
+// pk, fetched by a filter query (or a point query for one key), or by
+// listing the partition when list is set.
+type getTask struct {
+	pk   string
+	rks  []string
+	list bool
+}
+
+// Get implements Store.Get; see TableStore for the strategy.
 func (s *TableStore) Get(ctx context.Context, keys []string) (map[string]*Indicator, error) {
-	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	want := make(map[string]bool, len(keys))
+	byPK := make(map[string][]string)
+	for _, k := range keys {
+		if want[k] {
+			continue
+		}
+		want[k] = true
+		pk, rk := location(k)
+		byPK[pk] = append(byPK[pk], rk)
+	}
+	var tasks []getTask
+	for _, pk := range slices.Sorted(maps.Keys(byPK)) {
+		rks := byPK[pk]
+		slices.Sort(rks)
+		rows, known := s.partitionRows(pk)
+		if known && rows <= listRowsPerKey*len(rks) || !known && len(rks) >= listMinKeys {
+			tasks = append(tasks, getTask{pk: pk, rks: rks, list: true})
+			continue
+		}
+		for chunk := range slices.Chunk(rks, maxFilterKeys) {
+			tasks = append(tasks, getTask{pk: pk, rks: chunk})
+		}
+	}
 	out := make(map[string]*Indicator, len(keys))
 	var mu sync.Mutex
-	err := parallel(ctx, s.parallel, len(keys), func(ctx context.Context, i int) error {
-		pk, rk := location(keys[i])
-		resp, err := s.client.GetEntity(ctx, pk, rk, nil)
+	add := func(ind *Indicator) error {
+		if want[ind.Key] {
+			mu.Lock()
+			out[ind.Key] = ind
+			mu.Unlock()
+		}
+		return nil
+	}
+	err := parallel(ctx, s.parallel, len(tasks), func(ctx context.Context, i int) error {
+		t := tasks[i]
+		if t.list {
+			return s.listWanted(ctx, t.pk, t.rks, add)
+		}
+		return s.queryKeys(ctx, t.pk, t.rks, add)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryKeys fetches the rows rks (at most maxFilterKeys) of partition pk
+// with one filter query, or a point query for a single row, and calls fn
+// for each row found.
+func (s *TableStore) queryKeys(ctx context.Context, pk string, rks []string, fn func(*Indicator) error) error {
+	if len(rks) == 1 {
+		resp, err := s.client.GetEntity(ctx, pk, rks[0], nil)
 		if hasStatus(err, http.StatusNotFound) {
 			return nil
 		}
@@ -174,15 +344,103 @@ func (s *TableStore) Get(ctx context.Context, keys []string) (map[string]*Indica
 		if err != nil {
 			return fmt.Errorf("state: get: %w", err)
 		}
-		mu.Lock()
-		out[keys[i]] = ind
-		mu.Unlock()
-		return nil
+		return fn(ind)
+	}
+	return s.listPartition(ctx, pk, rowKeyFilter(rks), fn)
+}
+
+// rowKeyFilter returns the OData condition matching the row keys rks:
+// (RowKey eq 'a' or RowKey eq 'b' ...).
+func rowKeyFilter(rks []string) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, rk := range rks {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		b.WriteString("RowKey eq '")
+		b.WriteString(odataString(rk))
+		b.WriteByte('\'')
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// listWanted fetches the rows rks (sorted) of partition pk by listing the
+// partition page by page, as long as the rows left to list are at most
+// listRowsPerKey per wanted row left; it then queries those, and records
+// the partition's estimated size for the next Get.
+//
+// Row keys are hex SHA-256 hashes, spread evenly: the row key of a page's
+// last row tells which fraction of the partition has been listed, hence
+// about how many rows remain. A partition holding few rows besides the
+// wanted ones is listed whole; a large one costs one page more than
+// querying alone would.
+func (s *TableStore) listWanted(ctx context.Context, pk string, rks []string, fn func(*Indicator) error) error {
+	listed, last := 0, ""
+	var rest []string // the wanted rows not listed yet
+	stopped := false
+	err := s.listPages(ctx, pk, "", func(raw []byte) error {
+		// Most rows may be unwanted: read their row key only.
+		var head struct{ RowKey string }
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
+		last = head.RowKey
+		listed++
+		if _, wanted := slices.BinarySearch(rks, last); !wanted {
+			return nil
+		}
+		ind, err := decodeIndicator(raw, "")
+		if err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
+		return fn(ind)
+	}, func() bool {
+		n, found := slices.BinarySearch(rks, last)
+		if found {
+			n++
+		}
+		rest = rks[n:]
+		left := remainingRows(listed, last)
+		if len(rest) > 0 && left <= listRowsPerKey*len(rest) {
+			return true // listing on is cheaper
+		}
+		stopped = true
+		s.setPartitionRows(pk, listed+left)
+		return false
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return out, nil
+	if !stopped {
+		s.setPartitionRows(pk, listed) // listed whole
+		return nil
+	}
+	for chunk := range slices.Chunk(rest, maxFilterKeys) {
+		if err := s.queryKeys(ctx, pk, chunk, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remainingRows estimates the rows left to list in a partition of which
+// listed rows have been listed, up to row key last. Row keys are hex
+// SHA-256 hashes whose top 6 bits are the partition's (see location): the
+// next 26 bits, evenly spread, tell how far the listing has got.
+func remainingRows(listed int, last string) int {
+	const many = 1 << 30 // nothing to estimate from
+	if listed == 0 || len(last) < 8 {
+		return many
+	}
+	v, err := strconv.ParseUint(last[:8], 16, 32)
+	if err != nil {
+		return many
+	}
+	const span = 1 << 26
+	done := (float64(v%span) + 1) / span // fraction of the partition listed
+	return int(min(math.Ceil(float64(listed)*(1-done)/done), many))
 }
 
 // Scan implements Store.Scan: one pager per indicator partition, run in
@@ -195,7 +453,9 @@ func (s *TableStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indic
 	}
 	var mu sync.Mutex
 	return parallel(ctx, s.parallel, partitionCount, func(ctx context.Context, p int) error {
-		return s.listPartition(ctx, partitionName(p), cond, func(ind *Indicator) error {
+		rows := 0
+		err := s.listPartition(ctx, partitionName(p), cond, func(ind *Indicator) error {
+			rows++
 			if !filter.match(ind) {
 				return nil
 			}
@@ -206,12 +466,29 @@ func (s *TableStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indic
 			}
 			return fn(ind)
 		})
+		if err == nil && cond == "" {
+			s.setPartitionRows(partitionName(p), rows)
+		}
+		return err
 	})
 }
 
 // listPartition calls fn for every indicator of partition pk matching the
 // OData condition cond ("" = all), page by page.
 func (s *TableStore) listPartition(ctx context.Context, pk, cond string, fn func(*Indicator) error) error {
+	return s.listPages(ctx, pk, cond, func(raw []byte) error {
+		ind, err := decodeIndicator(raw, "")
+		if err != nil {
+			return fmt.Errorf("state: list %s: %w", pk, err)
+		}
+		return fn(ind)
+	}, nil)
+}
+
+// listPages calls fn with every entity of partition pk matching the OData
+// condition cond ("" = all), page by page; when next is not nil, it calls
+// next between pages and stops when next returns false.
+func (s *TableStore) listPages(ctx context.Context, pk, cond string, fn func(raw []byte) error, next func() bool) error {
 	q := fmt.Sprintf("PartitionKey eq '%s'", pk)
 	if cond != "" {
 		q += " and " + cond
@@ -223,13 +500,12 @@ func (s *TableStore) listPartition(ctx context.Context, pk, cond string, fn func
 			return fmt.Errorf("state: list %s: %w", pk, err)
 		}
 		for _, raw := range page.Entities {
-			ind, err := decodeIndicator(raw, "")
-			if err != nil {
-				return fmt.Errorf("state: list %s: %w", pk, err)
-			}
-			if err := fn(ind); err != nil {
+			if err := fn(raw); err != nil {
 				return err
 			}
+		}
+		if next != nil && pager.More() && !next() {
+			return nil
 		}
 	}
 	return nil

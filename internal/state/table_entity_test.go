@@ -12,7 +12,14 @@ import (
 // Content-Type and body.
 func readBatchResponse(tb testing.TB) (string, []byte) {
 	tb.Helper()
-	b, err := os.ReadFile("testdata/batch_response.txt")
+	return readResponseFile(tb, "testdata/batch_response.txt")
+}
+
+// readResponseFile splits a recorded transaction response into its
+// Content-Type and body.
+func readResponseFile(tb testing.TB, name string) (string, []byte) {
+	tb.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -150,6 +157,50 @@ func FuzzBatchETags(f *testing.F) {
 			if r.etag == "" {
 				t.Fatalf("result without ETag: %+v", res)
 			}
+		}
+	})
+}
+
+func TestBatchFailure(t *testing.T) {
+	t.Parallel()
+	ct, body := readResponseFile(t, "testdata/batch_conflict_response.txt")
+	i, status, err := batchFailure(ct, body)
+	if err != nil || i != 1 || status != 409 {
+		t.Fatalf("batchFailure = %d, %d, %v; want 1, 409", i, status, err)
+	}
+	okCT, okBody := readBatchResponse(t)
+	msg := []byte(`"value":"1:The specified`)
+	bad := []struct {
+		name, ct string
+		body     []byte
+	}{
+		{"success response", okCT, okBody},
+		{"not multipart", "application/json", []byte(`{"odata.error":{"message":{"value":"1:x"}}}`)},
+		{"no index", ct, bytes.Replace(body, msg, []byte(`"value":"The specified`), 1)},
+		{"index not a number", ct, bytes.Replace(body, msg, []byte(`"value":"x1:The specified`), 1)},
+		{"index too long", ct, bytes.Replace(body, msg, []byte(`"value":"1000:The specified`), 1)},
+		{"not JSON", ct, bytes.Replace(body, []byte(`{"odata.error"`), []byte(`<"odata.error"`), 1)},
+		{"status not an error", ct, bytes.Replace(body, []byte("409 Conflict"), []byte("204 No Content"), 1)},
+		{"truncated", ct, body[:len(body)/2]},
+	}
+	for _, tc := range bad {
+		if i, st, err := batchFailure(tc.ct, tc.body); err == nil {
+			t.Errorf("%s: batchFailure = %d, %d, nil; want an error", tc.name, i, st)
+		}
+	}
+}
+
+func FuzzBatchFailure(f *testing.F) {
+	ct, body := readResponseFile(f, "testdata/batch_conflict_response.txt")
+	f.Add(ct, body)
+	f.Add("multipart/mixed; boundary=b", []byte("--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\nHTTP/1.1 412 Precondition Failed\r\n\r\n{\"odata.error\":{\"message\":{\"value\":\"99:x\"}}}\r\n--c--\r\n--b--\r\n"))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		i, status, err := batchFailure(ct, body)
+		if err != nil {
+			return
+		}
+		if i < 0 || i > 999 || status < 400 {
+			t.Fatalf("batchFailure = %d, %d: want an index in [0, 999] and an error status", i, status)
 		}
 	})
 }

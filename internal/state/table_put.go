@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -61,6 +63,7 @@ func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
 			ops = ops[n:]
 		}
 	}
+	defer s.countInserts(slices.DeleteFunc(slices.Clone(recs), func(r *Indicator) bool { return r.ETag != "" }))
 	var (
 		mu        sync.Mutex
 		conflicts []string
@@ -82,37 +85,128 @@ func (s *TableStore) Put(ctx context.Context, recs []*Indicator) error {
 	return nil
 }
 
-// putChunk writes ops (one partition) as a transaction, or entity by entity
-// if the transaction fails, and returns the conflicting keys.
-func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error) {
-	if len(ops) > 1 {
-		actions := make([]aztables.TransactionAction, len(ops))
-		for i, op := range ops {
-			actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: op.entity}
-			if op.rec.ETag != "" {
-				actions[i].ActionType = aztables.TransactionTypeUpdateReplace
-				actions[i].IfMatch = to.Ptr(azcore.ETag(op.rec.ETag))
-			}
+// countInserts adds the records of inserts that were written (they have
+// an ETag now) to Get's estimates of the partition sizes.
+func (s *TableStore) countInserts(inserts []*Indicator) {
+	added := make(map[string]int)
+	for _, r := range inserts {
+		if r.ETag != "" {
+			pk, _ := location(r.Key)
+			added[pk]++
 		}
+	}
+	for pk, n := range added {
+		s.addPartitionRows(pk, n)
+	}
+}
+
+// putChunk writes ops (one partition) as a transaction and returns the
+// conflicting keys. A transaction fails whole on its first failed
+// operation, whose index the error response names: a conflicting record
+// is set aside and the transaction resubmitted without it. From the second
+// conflict, the records left are read first and those already stale set
+// aside too, so a chunk with many conflicts costs a few requests, not one
+// per conflict. Should a failure not name a conflicting operation, the
+// records are written one by one instead.
+func (s *TableStore) putChunk(ctx context.Context, ops []putOp) ([]string, error) {
+	var conflicts []string
+	failed := 0 // transactions failed on a conflict
+	for len(ops) > 1 {
 		capt := &captured{}
-		_, err := s.client.SubmitTransaction(context.WithValue(ctx, captureKey{}, capt), actions, nil)
+		_, err := s.client.SubmitTransaction(context.WithValue(ctx, captureKey{}, capt), transactionActions(ops), nil)
 		if err == nil {
 			res, perr := batchETags(capt.header.Get("Content-Type"), capt.body)
 			if perr == nil && matchOps(res, ops) {
 				for i, op := range ops {
 					op.rec.ETag = res[i].etag
 				}
-				return nil, nil
+				return conflicts, nil
 			}
 			// Written, but the new ETags are unknown: read them back.
-			return s.refreshETags(ctx, ops)
+			c, err := s.refreshETags(ctx, ops)
+			return append(conflicts, c...), err
 		}
 		var re *azcore.ResponseError
 		if !errors.As(err, &re) {
-			return nil, fmt.Errorf("state: put: transaction: %w", err)
+			return conflicts, fmt.Errorf("state: put: transaction: %w", err)
 		}
-		// A failed transaction wrote nothing: find the culprits one by one.
+		// A failed transaction wrote nothing.
+		i, status, perr := batchFailure(capt.header.Get("Content-Type"), capt.body)
+		if perr != nil || i >= len(ops) || !isConflict(status) {
+			break // find the culprits one by one
+		}
+		conflicts = append(conflicts, ops[i].rec.Key)
+		ops = slices.Delete(slices.Clone(ops), i, i+1)
+		if failed++; failed == 2 {
+			// Conflicts come in runs (another instance writing the same
+			// records): find the other stale records by reading rather
+			// than by resubmitting the transaction once per record.
+			stale, err := s.staleOps(ctx, ops)
+			if err != nil {
+				return conflicts, err
+			}
+			ops = slices.DeleteFunc(ops, func(op putOp) bool {
+				if stale[op.rec.Key] {
+					conflicts = append(conflicts, op.rec.Key)
+				}
+				return stale[op.rec.Key]
+			})
+		}
 	}
+	c, err := s.putEach(ctx, ops)
+	return append(conflicts, c...), err
+}
+
+// staleOps reads the stored versions of ops (one partition) and returns
+// the keys whose write would conflict: an insert of a stored key, an
+// update of a key stored with another ETag or not stored any more.
+func (s *TableStore) staleOps(ctx context.Context, ops []putOp) (map[string]bool, error) {
+	rks := make([]string, len(ops))
+	for i, op := range ops {
+		_, rks[i] = location(op.rec.Key)
+	}
+	stored := make(map[string]string, len(ops)) // key -> ETag
+	for chunk := range slices.Chunk(rks, maxFilterKeys) {
+		err := s.queryKeys(ctx, ops[0].pk, chunk, func(ind *Indicator) error {
+			stored[ind.Key] = ind.ETag
+			return nil
+		})
+		if err != nil {
+			return nil, err // already "state: get: ..."
+		}
+	}
+	stale := make(map[string]bool)
+	for _, op := range ops {
+		if etag, ok := stored[op.rec.Key]; ok != (op.rec.ETag != "") || etag != op.rec.ETag {
+			stale[op.rec.Key] = true
+		}
+	}
+	return stale, nil
+}
+
+// transactionActions returns the transaction operations of ops: an insert
+// for a record without ETag, otherwise a replace if the ETag matches.
+func transactionActions(ops []putOp) []aztables.TransactionAction {
+	actions := make([]aztables.TransactionAction, len(ops))
+	for i, op := range ops {
+		actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: op.entity}
+		if op.rec.ETag != "" {
+			actions[i].ActionType = aztables.TransactionTypeUpdateReplace
+			actions[i].IfMatch = to.Ptr(azcore.ETag(op.rec.ETag))
+		}
+	}
+	return actions
+}
+
+// isConflict reports whether an operation's HTTP status means its record
+// is in conflict: inserted concurrently (409), ETag mismatch (412) or
+// deleted concurrently (404).
+func isConflict(status int) bool {
+	return status == http.StatusConflict || status == http.StatusPreconditionFailed || status == http.StatusNotFound
+}
+
+// putEach writes ops one request each and returns the conflicting keys.
+func (s *TableStore) putEach(ctx context.Context, ops []putOp) ([]string, error) {
 	var conflicts []string
 	for _, op := range ops {
 		var (
@@ -268,6 +362,51 @@ func batchETags(contentType string, body []byte) ([]opResult, error) {
 		results = append(results, opResult{etag: etag, rowKey: locationRowKey(r.Header.Get("Location"))})
 	}
 	return results, nil
+}
+
+// batchFailure parses the response of a failed transaction (a
+// changeset holding the one failed operation's HTTP response) and returns
+// the index of the failed operation, from the "index:" prefix the service
+// puts in the error message, and its HTTP status.
+func batchFailure(contentType string, body []byte) (index, status int, err error) {
+	parts, err := multipartParts(contentType, body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(parts) != 1 {
+		return 0, 0, fmt.Errorf("batch response: %d parts, want 1 changeset", len(parts))
+	}
+	inner, err := multipartParts(parts[0].contentType, parts[0].body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(inner) != 1 {
+		return 0, 0, fmt.Errorf("batch error response: %d operation responses, want 1", len(inner))
+	}
+	r, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(inner[0].body)), nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("batch error response: %w", err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode < 400 {
+		return 0, 0, fmt.Errorf("batch error response: operation status %d", r.StatusCode)
+	}
+	var e struct {
+		Error struct {
+			Message struct {
+				Value string `json:"value"`
+			} `json:"message"`
+		} `json:"odata.error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, int64(len(body)))).Decode(&e); err != nil {
+		return 0, 0, fmt.Errorf("batch error response: %w", err)
+	}
+	num, _, ok := strings.Cut(e.Error.Message.Value, ":")
+	if !ok || num == "" || len(num) > 3 || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, 0, errors.New("batch error response: the message names no operation index")
+	}
+	index, _ = strconv.Atoi(num) // ≤ 3 digits
+	return index, r.StatusCode, nil
 }
 
 // locationRowKey extracts the row key from an entity URL ending in

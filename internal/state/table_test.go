@@ -74,7 +74,7 @@ func (a *azuriteServer) start() error {
 		return err
 	}
 	cmd := exec.Command(bin, "--tableHost", "127.0.0.1", "--tablePort", fmt.Sprint(port),
-		"--inMemoryPersistence", "--skipApiVersionCheck", "--loose")
+		"--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry")
 	cmd.Dir = dir // any file Azurite writes stays in dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

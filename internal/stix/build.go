@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -201,8 +202,40 @@ func NewIndicator(o ioc.Observable, r *ioc.Record, opts *Options) (*Indicator, e
 }
 
 // validity computes valid_from and valid_until as NewIndicator documents.
+// ParseLifetime parses a lifetime: time.ParseDuration plus a "d" (24h)
+// unit, "14d", "1d12h". Day counts above 100000 are refused.
+func ParseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		days, err := strconv.Atoi(s[:i])
+		if err != nil || days < 0 || days > 100000 {
+			return 0, fmt.Errorf("duration %q: bad day count", s)
+		}
+		rest := time.Duration(0)
+		if s[i+1:] != "" {
+			if rest, err = time.ParseDuration(s[i+1:]); err != nil {
+				return 0, fmt.Errorf("duration %q: %w", s, err)
+			}
+		}
+		return time.Duration(days)*24*time.Hour + rest, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// MaxValidity is the longest validity an indicator gets: a feed record's
+// valid_until (given, or last seen plus the lifetime) is cut to now plus
+// this (five years, the same bound config.MaxLifetime puts on settings).
+const MaxValidity = 1825 * 24 * time.Hour
+
 func validity(r *ioc.Record, now time.Time, lifetime time.Duration) (from, until time.Time) {
 	first, last := msUTC(r.FirstSeen), msUTC(r.LastSeen)
+	// A first or last seen in the future is a broken record: taken as now.
+	if first.After(now) {
+		first = now
+	}
+	if last.After(now) {
+		last = now
+	}
 	switch {
 	case !first.IsZero():
 		from = first
@@ -222,6 +255,10 @@ func validity(r *ioc.Record, now time.Time, lifetime time.Duration) (from, until
 			}
 		}
 		until = base.Add(lifetime)
+	}
+	// A validity beyond MaxValidity is a broken record, not intelligence.
+	if limit := now.Add(MaxValidity); until.After(limit) {
+		until = limit
 	}
 	if !until.After(from) {
 		until = from.Add(time.Millisecond)

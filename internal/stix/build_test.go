@@ -125,8 +125,25 @@ func TestValidity(t *testing.T) {
 			t.Errorf("%s: valid %v .. %v, want %v .. %v", tc.name, x.ValidFrom, x.ValidUntil, tc.from, tc.til)
 		}
 	}
-	if _, err := NewIndicator(ip, &ioc.Record{FirstSeen: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, testOpts()); !errors.Is(err, ErrInvalidIndicator) {
-		t.Errorf("year 10000: err = %v, want ErrInvalidIndicator", err)
+	// Broken dates are bounded: nothing starts after now, nothing is valid
+	// for more than MaxValidity from now.
+	bounded := []struct {
+		name      string
+		r         ioc.Record
+		from, til time.Time
+	}{
+		{"year 10000 first seen", ioc.Record{FirstSeen: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, nowMS, nowMS.Add(14 * day)},
+		{"future last seen", ioc.Record{FirstSeen: d(1), LastSeen: nowMS.Add(3000 * day)}, d(1), nowMS.Add(14 * day)},
+		{"valid_until 9999-12-31", ioc.Record{FirstSeen: d(1), ValidUntil: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}, d(1), nowMS.Add(MaxValidity)},
+	}
+	for _, tc := range bounded {
+		x, err := NewIndicator(ip, &tc.r, testOpts())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !x.ValidFrom.Equal(tc.from) || !x.ValidUntil.Equal(tc.til) {
+			t.Errorf("%s: valid %v .. %v, want %v .. %v", tc.name, x.ValidFrom, x.ValidUntil, tc.from, tc.til)
+		}
 	}
 }
 

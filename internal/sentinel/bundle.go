@@ -1,4 +1,4 @@
-package ingest
+package sentinel
 
 import (
 	"bufio"
@@ -12,13 +12,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
-	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/atomicfile"
 )
 
-// BundleSink is the local stand-in for Sentinel: it accepts every object
+// BundleSink is the local stand-in for Sentinel, beside the Client: an
+// uploader (the same Upload method) that accepts every object
 // and Close writes a STIX 2.1 bundle file holding the latest version of
 // every object it received, plus the objects of the bundle already there
 // that were not received again. It streams: objects are appended to a
@@ -49,7 +51,7 @@ func OpenBundleSink(path string) (*BundleSink, error) {
 }
 
 // Upload implements Uploader: every object is accepted.
-func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*sentinel.Result, error) {
+func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -79,7 +81,7 @@ func (s *BundleSink) Upload(_ context.Context, objects []json.RawMessage) (*sent
 		s.last[maphash.String(s.seed, id)] = s.n
 		s.n++
 	}
-	return &sentinel.Result{Accepted: len(objects)}, nil
+	return &Result{Accepted: len(objects)}, nil
 }
 
 // Len returns how many distinct objects the bundle holds: after Close, the
@@ -118,19 +120,11 @@ func (s *BundleSink) Close() error {
 	if _, err := s.journal.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("bundle journal: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp-*")
+	tmp, err := atomicfile.Create(s.path, &atomicfile.Options{Perm: 0o644})
 	if err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	defer func() {
-		if tmp != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
+	defer tmp.Abort() // a no-op once committed
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	w.WriteString(`{"type":"bundle","id":"bundle--` + uuid.NewString() + `","objects":[`)
 	n := 0
@@ -160,17 +154,9 @@ func (s *BundleSink) Close() error {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
-	tmp = nil
-	syncDir(filepath.Dir(s.path))
 	s.total = n
 	return nil
 }
@@ -249,16 +235,66 @@ func eachBundleObject(r io.Reader, fn func(json.RawMessage)) error {
 	return err
 }
 
-// syncDir makes a rename in dir durable (best effort: not every file system
-// supports it).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+// objectID returns the top-level "id" of a JSON object ("" when it has
+// none or is not JSON). It scans instead of decoding: an object's id is
+// read three times on its way into the bundle.
+func objectID(o []byte) string {
+	depth := 0
+	for i := 0; i < len(o); i++ {
+		switch o[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			j := i + 1
+			for j < len(o) && o[j] != '"' {
+				if o[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(o) {
+				return ""
+			}
+			key := o[i+1 : j]
+			i = j
+			if depth != 1 || string(key) != "id" {
+				continue
+			}
+			k := skipSpace(o, j+1)
+			if k >= len(o) || o[k] != ':' {
+				continue // a value that reads "id"
+			}
+			k = skipSpace(o, k+1)
+			if k >= len(o) || o[k] != '"' {
+				return ""
+			}
+			for e := k + 1; e < len(o); e++ {
+				switch o[e] {
+				case '\\':
+					return slowObjectID(o) // an escaped id: decode it properly
+				case '"':
+					if !utf8.Valid(o[k+1 : e]) {
+						return slowObjectID(o)
+					}
+					return string(o[k+1 : e])
+				}
+			}
+			return ""
+		}
 	}
+	return ""
 }
 
-func objectID(o []byte) string {
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func slowObjectID(o []byte) string {
 	var v struct {
 		ID string `json:"id"`
 	}

@@ -1,6 +1,7 @@
-package ingest
+package sentinel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,4 +95,38 @@ func TestBundleSinkNotABundle(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "not json" {
 		t.Errorf("the file was replaced: %q", b)
 	}
+}
+
+func TestObjectID(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"type":"indicator","id":"indicator--a"}`:         "indicator--a",
+		`{"name":"id","x":{"id":"inner"},"id" : "top--1"}`: "top--1",
+		`{"description":"say \"id\":\"no\"","id":"x--2"}`:  "x--2",
+		`{"id":"esc\u0061ped"}`:                            "escaped",
+		`{"list":[{"id":"nested"}]}`:                       "",
+		`not json`:                                         "",
+		`{"id":5}`:                                         "",
+		`{"id":"unterminated`:                              "",
+	} {
+		if got := objectID([]byte(in)); got != want {
+			t.Errorf("objectID(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzObjectID(f *testing.F) {
+	f.Add([]byte(`{"type":"indicator","id":"indicator--a"}`))
+	f.Add([]byte(`{"x":{"id":"a"},"id":"b"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if bytes.Count(b, []byte(`"id"`)) > 1 {
+			return // a repeated key: which one counts is not this function's concern
+		}
+		got := objectID(b)
+		var v struct {
+			ID *string `json:"id"`
+		}
+		if json.Unmarshal(b, &v) == nil && v.ID != nil && got != "" && got != *v.ID {
+			t.Fatalf("objectID = %q, encoding/json says %q", got, *v.ID)
+		}
+	})
 }
