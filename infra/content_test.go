@@ -170,7 +170,7 @@ func TestRuleQueries(t *testing.T) {
 		}
 	}
 	requireAll(t, contentModule, module,
-		"resource alertRules 'Microsoft.SecurityInsights/alertRules@2023-02-01' = [",
+		"resource alertRules 'Microsoft.SecurityInsights/alertRules@2023-02-01' = [for r in rules: if (r.deploy) {",
 		"kind: 'Scheduled'",
 		"scope: workspace",
 		"customDetails: r.details",

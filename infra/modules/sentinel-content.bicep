@@ -304,42 +304,40 @@ var rules = [
   }
 ]
 
-resource alertRules 'Microsoft.SecurityInsights/alertRules@2023-02-01' = [
-  for r in filter(rules, x => x.deploy): {
-    name: guid(workspace.id, 'feeds2sentinel', sourceSystem, r.key)
-    scope: workspace
-    kind: 'Scheduled'
-    properties: {
-      displayName: 'feeds2sentinel: ${r.title}'
-      description: 'Shipped by feeds2sentinel (infra/rules/${r.key}.kql) for source system ${sourceSystem}.'
-      enabled: true
-      query: r.query
-      queryFrequency: 'PT1H'
-      queryPeriod: r.period
-      severity: r.severity
-      triggerOperator: 'GreaterThan'
-      triggerThreshold: 0
-      suppressionDuration: 'PT1H'
-      suppressionEnabled: false
-      tactics: r.tactics
-      entityMappings: empty(r.entities) ? null : r.entities
-      customDetails: r.details
-      alertDetailsOverride: startsWith(r.key, 'ti-') ? tiOverride : null
-      eventGroupingSettings: {
-        aggregationKind: 'AlertPerResult'
-      }
-      incidentConfiguration: {
-        createIncident: true
-        groupingConfiguration: {
-          enabled: false
-          reopenClosedIncident: false
-          lookbackDuration: 'PT5H'
-          matchingMethod: 'AllEntities'
-        }
+resource alertRules 'Microsoft.SecurityInsights/alertRules@2023-02-01' = [for r in rules: if (r.deploy) {
+  name: guid(workspace.id, 'feeds2sentinel', sourceSystem, r.key)
+  scope: workspace
+  kind: 'Scheduled'
+  properties: {
+    displayName: 'feeds2sentinel: ${r.title}'
+    description: 'Shipped by feeds2sentinel (infra/rules/${r.key}.kql) for source system ${sourceSystem}.'
+    enabled: true
+    query: r.query
+    queryFrequency: 'PT1H'
+    queryPeriod: r.period
+    severity: r.severity
+    triggerOperator: 'GreaterThan'
+    triggerThreshold: 0
+    suppressionDuration: 'PT1H'
+    suppressionEnabled: false
+    tactics: r.tactics
+    entityMappings: empty(r.entities) ? null : r.entities
+    customDetails: r.details
+    alertDetailsOverride: startsWith(r.key, 'ti-') ? tiOverride : null
+    eventGroupingSettings: {
+      aggregationKind: 'AlertPerResult'
+    }
+    incidentConfiguration: {
+      createIncident: true
+      groupingConfiguration: {
+        enabled: false
+        reopenClosedIncident: false
+        lookbackDuration: 'PT5H'
+        matchingMethod: 'AllEntities'
       }
     }
   }
-]
+}]
 
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = if (deployWorkbook) {
   name: guid(workspace.id, 'feeds2sentinel-workbook', sourceSystem)
