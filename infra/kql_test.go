@@ -187,8 +187,9 @@ func snippetAt(text string, start, length int) string {
 	return strings.ReplaceAll(text[lo:hi], "\n", "⏎")
 }
 
-// TestKQL checks every deployed query; two deliberately broken queries
-// prove that an unknown column and an unknown table are reported.
+// TestKQL checks every deployed query; deliberately broken queries prove
+// that an unknown column, table, parser output column and parser parameter
+// are reported.
 func TestKQL(t *testing.T) {
 	var qs []kqlQuery
 	for key, text := range deployedRules(t) {
@@ -201,6 +202,7 @@ func TestKQL(t *testing.T) {
 		{Name: "canary column", Text: "ThreatIntelIndicators | where NoSuchColumn == 1"},
 		{Name: "canary table", Text: "ThreatIntelligenceIndicator | take 1"},
 		{Name: "canary asim", Text: "_Im_NetworkSession(starttime = ago(1h)) | project SrcIpAddress"},
+		{Name: "canary parameter", Text: "_Im_Dns(startime = ago(1h)) | take 1"},
 	}
 	byName := runKQLCheck(t, append(qs, canaries...))
 	for _, c := range canaries {
