@@ -302,6 +302,13 @@ func printFeeds(w io.Writer, cfg *config.Config) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Config.Name
+	}
+	if err := printDetection(w, names); err != nil {
+		return err
+	}
 	// What each source is and how it handles offline, delisted and
 	// unknown states.
 	for _, s := range specs {

@@ -220,6 +220,29 @@ param actionGroupId string = ''
 @maxValue(730)
 param logRetentionInDays int = 30
 
+// ---- Sentinel workspace content (issue 14; modules/sentinel-content.bicep) ----
+// All off by default: deploying rules and workbooks into the Sentinel
+// workspace needs Microsoft Sentinel Contributor there for whoever deploys.
+
+@description('Deploy the feeds2sentinel workbook (pipeline health, indicators, alerts per feed) into the Sentinel workspace resource group.')
+param deployWorkbook bool = false
+
+@description('Deploy the analytic rules that match our indicators over the ASIM parsers: IP, CIDR, domain, URL, file hashes.')
+param deployDetectionRules bool = false
+
+@description('Deploy the email-address indicator rule (needs the Defender XDR EmailEvents table in the workspace).')
+param deployEmailRule bool = false
+
+@description('Deploy the certificate SHA-1 indicator rule (needs the Corelight connector table Corelight_v2_files_CL).')
+param deployCertificateRule bool = false
+
+@description('Deploy the health rules over the run-records table F2SRuns_CL (stale feeds, rejected or parked uploads, reconciliation).')
+param deployHealthRules bool = false
+
+@description('Health: alert when a feed has not succeeded for this many of its intervals.')
+@minValue(1)
+param healthMissedIntervals int = 3
+
 // ---- Names ----
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -385,6 +408,25 @@ module sentinel 'modules/sentinel-access.bicep' = {
     workspaceName: sentinelParts[8]
     principalId: identity.outputs.principalId
     assignRole: assignSentinelRole
+  }
+}
+
+// Analytic rules, health rules and the workbook in the Sentinel workspace
+// (each behind its switch above), deployed at the workspace's resource group.
+module sentinelContent 'modules/sentinel-content.bicep' = if (deployWorkbook || deployDetectionRules || deployEmailRule || deployCertificateRule || deployHealthRules) {
+  name: 'f2s-sentinel-content-${environmentName}'
+  scope: resourceGroup(sentinelParts[2], sentinelParts[4])
+  params: {
+    workspaceName: sentinelParts[8]
+    location: location
+    sourceSystem: sentinelSourceSystem
+    deployDetectionRules: deployDetectionRules
+    deployEmailRule: deployEmailRule
+    deployCertificateRule: deployCertificateRule
+    deployHealthRules: deployHealthRules
+    healthMissedIntervals: healthMissedIntervals
+    deployWorkbook: deployWorkbook
+    tags: allTags
   }
 }
 
