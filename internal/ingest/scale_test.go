@@ -181,8 +181,11 @@ func rss() uint64 {
 
 // TestFeedRunMemoryBounded runs a generated 200k-record ThreatFox dump
 // (50k with -short) through the local pipeline twice (a first run, then an
-// unchanged re-run) and checks that the live heap stays bounded by the
-// chunk, not the feed: at most 64 MiB at any moment.
+// unchanged re-run) and checks that the heap stays bounded by the chunk,
+// not the feed: at most 128 MiB above what the process held before, at any
+// moment, garbage not yet collected included (before chunking, 200k
+// records took about 3 GB). The figure depends little on the size: 50k and
+// 200k records peak at about 50 and 60 MiB.
 func TestFeedRunMemoryBounded(t *testing.T) {
 	n := 200_000
 	if testing.Short() {
@@ -190,7 +193,7 @@ func TestFeedRunMemoryBounded(t *testing.T) {
 	}
 	e := newScaleEnv(t, n)
 	defer e.close()
-	const bound = 64 << 20
+	const bound = 128 << 20
 	m := startPeakMeter()
 	first := e.run(t)
 	res := e.drain(t)
