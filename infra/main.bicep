@@ -216,6 +216,8 @@ param storageAccountScopedRoles bool = false
 param runRecords bool = false
 
 @description('Days the run records are kept (runRecords only); -1 = the workspace default.')
+@minValue(-1)
+@maxValue(730)
 param runRecordsRetentionInDays int = -1
 
 // ---- Monitoring ----

@@ -53,9 +53,11 @@ type Row struct {
 	Uploaded int64 `json:"Uploaded"`
 	// SentinelRejected counts the records Sentinel refused one by one.
 	SentinelRejected int64 `json:"SentinelRejected"`
-	Parked           int64 `json:"Parked"`
-	DeadLettered     int64 `json:"DeadLettered"`
-	DurationMs       int64 `json:"DurationMs"`
+	// Parked and DeadLettered count batches (queue messages): 0 or 1 for
+	// one upload.
+	Parked       int64 `json:"Parked"`
+	DeadLettered int64 `json:"DeadLettered"`
+	DurationMs   int64 `json:"DurationMs"`
 	// Error says why the run failed or was skipped ("" if it did not);
 	// it is cut to MaxErrorBytes.
 	Error string `json:"Error"`

@@ -477,3 +477,84 @@ func TestCloudAudience(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		header  map[string]string
+		attempt int
+		want    time.Duration
+	}{
+		{"seconds", map[string]string{"Retry-After": "12"}, 0, 12 * time.Second},
+		{"milliseconds first", map[string]string{"Retry-After": "12", "retry-after-ms": "250"}, 0, 250 * time.Millisecond},
+		{"x-ms milliseconds", map[string]string{"x-ms-retry-after-ms": "1500"}, 0, 1500 * time.Millisecond},
+		{"a date in the past", map[string]string{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0, 0},
+		{"garbage backs off", map[string]string{"Retry-After": "soon"}, 2, 4 * time.Second},
+		{"negative backs off", map[string]string{"Retry-After": "-5"}, 0, time.Second},
+		{"none, late attempt capped", nil, 30, 64 * time.Second},
+	} {
+		h := http.Header{}
+		for k, v := range tc.header {
+			h.Set(k, v)
+		}
+		if got := retryAfter(&http.Response{Header: h}, tc.attempt); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"1", "0", "-1", "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", "", "1.5"} {
+		f.Add(s, 1)
+	}
+	f.Fuzz(func(t *testing.T, v string, attempt int) {
+		if attempt < 0 {
+			return
+		}
+		h := http.Header{}
+		h.Set("Retry-After", v)
+		if d := retryAfter(&http.Response{Header: h}, attempt); d < 0 {
+			t.Fatalf("retryAfter(%q) = %s", v, d)
+		}
+	})
+}
+
+// BenchmarkSend measures packing, compressing and sending 1,000 rows
+// (several calls) to the fake.
+func BenchmarkSend(b *testing.B) {
+	stream, cols, err := ingestfake.StreamFromBicep(func() string {
+		s, _ := os.ReadFile("../../infra/modules/runrecords.bicep")
+		return string(s)
+	}())
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := ingestfake.New(testRule, stream, cols)
+	defer f.Close()
+	c, err := NewClient(ClientOptions{Endpoint: f.URL, RuleID: testRule})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := rows(1000, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Send(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPack measures the client's own work for 1,000 rows: packing
+// them into calls and compressing each.
+func BenchmarkPack(b *testing.B) {
+	c := &Client{}
+	in := rows(1000, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		chunks, _ := chunk(in, MaxCallBytes)
+		for _, ch := range chunks {
+			c.compress(ch.body)
+		}
+	}
+}
