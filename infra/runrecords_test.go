@@ -22,6 +22,9 @@ func TestRunRecords(t *testing.T) {
 	requireAll(t, "main.bicep runrecords module", main,
 		"module runRecordsTable 'modules/runrecords.bicep' = if (runRecords) {",
 		"  scope: resourceGroup(sentinelParts[2], sentinelParts[4])\n  params: {\n    workspaceName: sentinelParts[8]")
+	if got := defaultOf(t, "RUN_RECORDS_STREAM"); got != runrecord.Stream {
+		t.Errorf("RUN_RECORDS_STREAM defaults to %s, the code writes %s", got, runrecord.Stream)
+	}
 	set := appSettings(t)
 	for name, want := range map[string]string{
 		"RUN_RECORDS_ENDPOINT": "runRecords ? runRecordsTable.outputs.endpoint : ''",

@@ -20,7 +20,6 @@ import (
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
-	"github.com/feeds2sentinel/feeds2sentinel/internal/runrecord"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
@@ -327,12 +326,16 @@ func Load(env map[string]string, mode Mode) (*Config, error) {
 	return c, nil
 }
 
+// defaultRunRecordsStream is runrecord.Stream (infra's tests keep them
+// equal; config stays free of the Logs Ingestion client).
+const defaultRunRecordsStream = "Custom-F2SRuns_CL"
+
 // runRecords reads the RUN_RECORDS_* settings: all of them or none.
 func (r *reader) runRecords() RunRecords {
 	rr := RunRecords{
 		Endpoint: r.url("RUN_RECORDS_ENDPOINT"),
 		RuleID:   r.str("RUN_RECORDS_DCR_ID", ""),
-		Stream:   r.str("RUN_RECORDS_STREAM", runrecord.Stream),
+		Stream:   r.str("RUN_RECORDS_STREAM", defaultRunRecordsStream),
 	}
 	if rr.Endpoint == "" {
 		return rr
@@ -344,7 +347,7 @@ func (r *reader) runRecords() RunRecords {
 		r.fail("RUN_RECORDS_DCR_ID", rr.RuleID, "the data collection rule's immutable id, dcr- and 32 hex digits (the rule's JSON view, immutableId), required with RUN_RECORDS_ENDPOINT")
 	}
 	if !strings.HasPrefix(rr.Stream, "Custom-") || strings.ContainsAny(rr.Stream, "/?#% ") {
-		r.fail("RUN_RECORDS_STREAM", rr.Stream, "a custom stream of the data collection rule, such as "+runrecord.Stream)
+		r.fail("RUN_RECORDS_STREAM", rr.Stream, "a custom stream of the data collection rule, such as "+defaultRunRecordsStream)
 	}
 	return rr
 }

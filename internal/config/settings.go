@@ -5,7 +5,6 @@ import (
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/app"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/feed"
-	"github.com/feeds2sentinel/feeds2sentinel/internal/runrecord"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 )
 
@@ -54,7 +53,7 @@ func Settings() []Setting {
 		{Name: "TRUST_CLIENT_PRINCIPAL_HEADER", Default: "false", Doc: "true only when App Service authentication (Easy Auth) fronts the app: submissions are then attributed to the caller named by its `X-MS-CLIENT-PRINCIPAL-NAME` header. Otherwise the header, which any client can send, is ignored. infra sets it with `enableAppServiceAuth`.", Azure: true},
 		{Name: "RUN_RECORDS_ENDPOINT", Doc: "Logs ingestion endpoint of the run-records data collection rule (its `logsIngestion` endpoint, or a data collection endpoint): each feed run, upload batch and submission writes one row to the `F2SRuns_CL` table of the Sentinel workspace. Empty: no run records. A failed write is logged and counted, never fails the pipeline. infra sets it with `runRecords`.", Azure: true},
 		{Name: "RUN_RECORDS_DCR_ID", Doc: "Immutable id (`dcr-…`) of the run-records data collection rule; required with RUN_RECORDS_ENDPOINT.", Azure: true},
-		{Name: "RUN_RECORDS_STREAM", Default: runrecord.Stream, Doc: "Stream of the data collection rule the run records are sent to.", Azure: true},
+		{Name: "RUN_RECORDS_STREAM", Default: defaultRunRecordsStream, Doc: "Stream of the data collection rule the run records are sent to.", Azure: true},
 		{Name: "F2S_DATA_DIR", Default: ".f2s", Doc: "Local mode: directory of the spool, state file and STIX bundle."},
 		{Name: "LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error."},
 		{Name: "INVOCATION_TIMEOUT", Default: "9m", Doc: "Deadline of one function invocation (below host.json functionTimeout)."},
