@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/config"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
@@ -78,6 +79,7 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 		}
 		spec.Force = *force
 		rep, err := p.RunFeed(ctx, spec)
+		d.runs.Record(ctx, feedRunRow("sync", rep))
 		reports = append(reports, rep)
 		switch {
 		case err == nil:
@@ -94,8 +96,11 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 	var drained ingest.DrainResult
 	var derr error
 	if d.spool != nil {
+		start := time.Now()
 		drained, derr = ingest.Drain(ctx, d.spool, d.uploads())
+		d.runs.Record(ctx, drainRow("sync", drained, derr, start, time.Now()))
 	}
+	d.flushRuns(ctx)
 	printSummary(e.stdout, reports, drained, d)
 	if derr != nil {
 		return fmt.Errorf("upload: %w", derr)

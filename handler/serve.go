@@ -160,8 +160,10 @@ func timerFunc(d *deps, fn app.Function, specs []ingest.FeedSpec) invoke.Func {
 		var errs []error
 		p := d.pipeline()
 		p.Logger = inv.Logger
+		defer d.flushRuns(ctx)
 		for _, s := range run {
 			rep, err := p.RunFeed(ctx, s)
+			d.runs.Record(ctx, feedRunRow(fn.Name, rep))
 			b, _ := json.Marshal(rep)
 			resp.Logs = append(resp.Logs, string(b))
 			inv.Logger.Info("feed run", "feed", rep.Feed, "outcome", string(rep.Outcome), "fetched", rep.Counts.Fetched,
@@ -203,8 +205,13 @@ func uploadFunc(d *deps) invoke.Func {
 		for k, v := range m.ApplicationProperties {
 			props[k] = v
 		}
+		start := time.Now()
 		res, err := u.Upload(ctx, queue.Message{ID: m.MessageID, Body: m.Body, DeliveryCount: m.DeliveryCount,
 			ContentType: m.ContentType, Properties: props})
+		source, _ := props[queue.PropSource].(string)
+		d.runs.Record(ctx, uploadRow(app.FunctionUpload, source, res, err,
+			m.DeliveryCount >= d.cfg.ServiceBus.MaxDeliveryCount, start, time.Now()))
+		d.flushRuns(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -270,10 +277,13 @@ func submitHandler(d *deps, slots chan struct{}) http.Handler {
 				return
 			}
 		}
+		start := time.Now()
 		resp, err := d.submissions().Submit(ctx, ingest.SubmitRequest{
 			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
 			Principal: clientPrincipal(r, d.cfg.Submit.TrustPrincipalHeader),
 		})
+		d.runs.Record(r.Context(), submitRow(app.FunctionSubmit, d.cfg.Submit.Source, resp, err, start, time.Now()))
+		d.flushRuns(r.Context())
 		var se *ingest.SubmitError
 		switch {
 		case errors.As(err, &se):

@@ -39,6 +39,7 @@ type deps struct {
 	uploader ingest.Uploader
 	bundle   *sentinel.BundleSink
 	policy   *ioc.Policy
+	runs     runLog // run records (a no-op when off)
 	closers  []func() error
 }
 
@@ -87,6 +88,10 @@ func build(ctx context.Context, cfg *config.Config, logger *slog.Logger, needUpl
 		return nil, err
 	}
 	if err := d.openQueue(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.openRunRecords(); err != nil {
 		d.Close()
 		return nil, err
 	}

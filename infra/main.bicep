@@ -210,6 +210,16 @@ param authClientId string = ''
 @description('Fallback: assign Storage Blob Data Owner and Table Data Contributor on the whole host storage account instead of the containers and the state table (see modules/storage.bicep).')
 param storageAccountScopedRoles bool = false
 
+// ---- Run records in the Sentinel workspace (optional) ----
+
+@description('Write one row per feed run, upload batch and submission to the custom table F2SRuns_CL of the Sentinel workspace (Logs Ingestion API): creates the table and a data collection rule there and grants the app identity Monitoring Metrics Publisher on the rule. Needs the right to create tables, data collection rules and role assignments in the Sentinel workspace\'s resource group; off by default.')
+param runRecords bool = false
+
+@description('Days the run records are kept (runRecords only); -1 = the workspace default.')
+@minValue(-1)
+@maxValue(730)
+param runRecordsRetentionInDays int = -1
+
 // ---- Monitoring ----
 
 @description('Resource ID of an existing action group for the alerts; empty = alerts without notifications.')
@@ -430,6 +440,20 @@ module sentinelContent 'modules/sentinel-content.bicep' = if (deployWorkbook || 
   }
 }
 
+// Run records: the custom table and the data collection rule live with the
+// Sentinel workspace (the rule in the workspace's region).
+module runRecordsTable 'modules/runrecords.bicep' = if (runRecords) {
+  name: 'f2s-runrecords-${environmentName}'
+  scope: resourceGroup(sentinelParts[2], sentinelParts[4])
+  params: {
+    workspaceName: sentinelParts[8]
+    dcrName: 'dcr-${environmentName}-runs'
+    principalId: identity.outputs.principalId
+    tags: allTags
+    retentionInDays: runRecordsRetentionInDays
+  }
+}
+
 // Every setting internal/config reads that Azure must set (config.Settings()
 // with Azure == true), except the identity-wired ones (AZURE_CLIENT_ID,
 // AzureWebJobsStorage__accountName, ServiceBusConnection__*,
@@ -452,6 +476,9 @@ var appSettings = {
   MANUAL_LIFETIME: manualLifetime
   TRUST_CLIENT_PRINCIPAL_HEADER: enableAppServiceAuth ? 'true' : 'false'
   LOG_LEVEL: logLevel
+  RUN_RECORDS_ENDPOINT: runRecords ? runRecordsTable.outputs.endpoint : ''
+  RUN_RECORDS_DCR_ID: runRecords ? runRecordsTable.outputs.immutableId : ''
+  RUN_RECORDS_STREAM: runRecords ? runRecordsTable.outputs.stream : 'Custom-F2SRuns_CL'
   FEED_THREATFOX_ENABLED: toLower(string(feeds.threatfox.enabled))
   FEED_THREATFOX_SCHEDULE: feeds.threatfox.schedule
   FEED_THREATFOX_CSV_ENABLED: toLower(string(feeds['threatfox-csv'].enabled))

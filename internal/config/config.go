@@ -73,6 +73,7 @@ type Config struct {
 	State      State
 	Policy     Policy
 	Submit     Submit
+	RunRecords RunRecords
 	// AbuseCHAuthKey is the abuse.ch Auth-Key (secret; never logged).
 	AbuseCHAuthKey string
 	// AzureClientID selects a user-assigned managed identity.
@@ -137,6 +138,14 @@ type Submit struct {
 	TrustPrincipalHeader bool
 }
 
+// RunRecords holds the Logs Ingestion settings of the run records.
+// Endpoint "" means off.
+type RunRecords struct {
+	Endpoint string // DCR logs ingestion endpoint or DCE URL
+	RuleID   string // the DCR's immutable id, dcr-…
+	Stream   string
+}
+
 // Feed holds one feed's settings: the feed package's Settings, read from
 // the app settings by Load.
 type Feed = feed.Settings
@@ -176,6 +185,7 @@ func BuiltinFeedNames() []string {
 }
 
 var (
+	dcrIDRE    = regexp.MustCompile(`^dcr-[0-9a-f]{32}$`)
 	guidRE     = regexp.MustCompile(`^[{]?[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}[}]?$`)
 	userFeedRE = regexp.MustCompile(`^FEED_([A-Z0-9_]+)_URL$`)
 	cronRE     = regexp.MustCompile(`^\S+( \S+){5}$`)
@@ -259,6 +269,8 @@ func LoadSources(env map[string]string, mode Mode, sources []feed.Source) (*Conf
 		TrustPrincipalHeader: r.boolean("TRUST_CLIENT_PRINCIPAL_HEADER", false),
 	}
 
+	c.RunRecords = r.runRecords()
+
 	known := map[string]bool{}
 	for _, f := range builtinFeeds(sources) {
 		known[feedKey(f.Name)] = true
@@ -306,6 +318,32 @@ func LoadSources(env map[string]string, mode Mode, sources []feed.Source) (*Conf
 		return nil, errors.Join(r.errs...)
 	}
 	return c, nil
+}
+
+// defaultRunRecordsStream is runrecord.Stream (infra's tests keep them
+// equal; config stays free of the Logs Ingestion client).
+const defaultRunRecordsStream = "Custom-F2SRuns_CL"
+
+// runRecords reads the RUN_RECORDS_* settings: all of them or none.
+func (r *reader) runRecords() RunRecords {
+	rr := RunRecords{
+		Endpoint: r.url("RUN_RECORDS_ENDPOINT"),
+		RuleID:   r.str("RUN_RECORDS_DCR_ID", ""),
+		Stream:   r.str("RUN_RECORDS_STREAM", defaultRunRecordsStream),
+	}
+	if rr.Endpoint == "" {
+		return rr
+	}
+	if u, _ := url.Parse(rr.Endpoint); u.Scheme == "http" && !loopback(u.Hostname()) {
+		r.fail("RUN_RECORDS_ENDPOINT", rr.Endpoint, "an https URL: the app sends a bearer token there (http only to localhost or a loopback address)")
+	}
+	if !dcrIDRE.MatchString(rr.RuleID) {
+		r.fail("RUN_RECORDS_DCR_ID", rr.RuleID, "the data collection rule's immutable id, dcr- and 32 hex digits (the rule's JSON view, immutableId), required with RUN_RECORDS_ENDPOINT")
+	}
+	if !strings.HasPrefix(rr.Stream, "Custom-") || strings.ContainsAny(rr.Stream, "/?#% ") {
+		r.fail("RUN_RECORDS_STREAM", rr.Stream, "a custom stream of the data collection rule, such as "+defaultRunRecordsStream)
+	}
+	return rr
 }
 
 // Feed returns the named feed's settings.
@@ -381,11 +419,16 @@ func (r *reader) keyedURL(name, v string) {
 	if err != nil || u.Scheme != "http" {
 		return
 	}
-	host := u.Hostname()
-	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+	if loopback(u.Hostname()) {
 		return
 	}
 	r.fail(name, v, "an https URL: this source sends the abuse.ch Auth-Key (ABUSECH_AUTH_KEY), which plain http would expose (http only to localhost or a loopback address)")
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || (err == nil && ip.IsLoopback())
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -24,6 +24,9 @@ func TestLoadDefaults(t *testing.T) {
 	if len(c.Feeds) != len(builtinFeeds(feed.Builtin())) {
 		t.Errorf("feeds = %d", len(c.Feeds))
 	}
+	if c.RunRecords != (RunRecords{Stream: "Custom-F2SRuns_CL"}) {
+		t.Errorf("run records = %+v, want off with the default stream", c.RunRecords)
+	}
 	if f, ok := c.Feed("threatfox"); !ok || !f.Enabled || f.Days != 1 || f.TLP != "clear" {
 		t.Errorf("threatfox = %+v", f)
 	}
@@ -60,6 +63,11 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"FEED_OPENPHISH_URL": "http://mirror.example/feed.txt", "FEED_MYLIST_URL": "http://example.org/l.txt"}, ModeLocal, nil},
 		{map[string]string{"TRUST_CLIENT_PRINCIPAL_HEADER": "maybe"}, ModeLocal, []string{"TRUST_CLIENT_PRINCIPAL_HEADER", "true or false"}},
 		{map[string]string{"FEED_MYLIST_URL": "https://example.org/l.txt", "FEED_MYLIST_TYPE": "ja3"}, ModeLocal, []string{"FEED_MYLIST_TYPE"}},
+		{map[string]string{"RUN_RECORDS_ENDPOINT": "https://dcr-x.eastus-1.ingest.monitor.azure.com"}, ModeLocal, []string{"RUN_RECORDS_DCR_ID", "immutable id"}},
+		{map[string]string{"RUN_RECORDS_ENDPOINT": "http://dce.example", "RUN_RECORDS_DCR_ID": "dcr-00112233445566778899aabbccddeeff"}, ModeLocal, []string{"RUN_RECORDS_ENDPOINT", "https"}},
+		{map[string]string{"RUN_RECORDS_ENDPOINT": "https://x.example", "RUN_RECORDS_DCR_ID": "dcr-00112233445566778899aabbccddeeff", "RUN_RECORDS_STREAM": "F2SRuns_CL"}, ModeLocal, []string{"RUN_RECORDS_STREAM", "Custom-F2SRuns_CL"}},
+		{map[string]string{"RUN_RECORDS_ENDPOINT": "http://127.0.0.1:9/", "RUN_RECORDS_DCR_ID": "dcr-00112233445566778899aabbccddeeff"}, ModeLocal, nil},
+		{map[string]string{"RUN_RECORDS_DCR_ID": "whatever", "RUN_RECORDS_STREAM": "x"}, ModeLocal, nil}, // off: not checked
 	}
 	for _, tt := range tests {
 		_, err := Load(tt.env, tt.mode)
