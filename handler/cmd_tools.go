@@ -112,7 +112,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	resp, err := d.submissions().Submit(ctx, ingest.SubmitRequest{ContentType: *ctype, Body: body, DryRun: *dry})
+	resp, err := d.submit(ctx, *ctype, body, *dry, "")
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func TestHostPayloads(t *testing.T) {
 func TestUploadFunction(t *testing.T) {
 	d := testDeps(t, nil)
 	srv := testServer(t, d)
-	sub, err := d.submissions().Submit(context.Background(), submitReq("application/json", `["45.147.230.12","bad-invoices.top"]`, true))
+	sub, err := d.submit(context.Background(), "application/json", []byte(`["45.147.230.12","bad-invoices.top"]`), true, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/invoke"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/submission"
 )
 
 func cmdServe(ctx context.Context, e *env, _ []string) error {
@@ -278,16 +279,13 @@ func submitHandler(d *deps, slots chan struct{}) http.Handler {
 			}
 		}
 		start := time.Now()
-		resp, err := d.submissions().Submit(ctx, ingest.SubmitRequest{
-			ContentType: r.Header.Get("Content-Type"), Body: body, DryRun: dry,
-			Principal: clientPrincipal(r, d.cfg.Submit.TrustPrincipalHeader),
-		})
+		resp, err := d.submit(ctx, r.Header.Get("Content-Type"), body, dry, clientPrincipal(r, d.cfg.Submit.TrustPrincipalHeader))
 		d.runs.Record(r.Context(), submitRow(app.FunctionSubmit, d.cfg.Submit.Source, resp, err, start, time.Now()))
 		d.flushRuns(r.Context())
 		var se *ingest.SubmitError
 		switch {
 		case errors.As(err, &se):
-			writeError(w, se.Status, se.Code, se.Message)
+			writeError(w, submission.HTTPStatus(se), se.Code, se.Message)
 		case r.Context().Err() != nil:
 			// The client has gone: nobody reads an answer.
 			d.logger.Info("submission abandoned by the client", "error", err)

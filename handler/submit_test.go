@@ -14,10 +14,6 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/stix/stixtest"
 )
 
-func submitReq(ctype, body string, dry bool) ingest.SubmitRequest {
-	return ingest.SubmitRequest{ContentType: ctype, Body: []byte(body), DryRun: dry}
-}
-
 type submitResult struct {
 	status int
 	body   []byte

@@ -25,6 +25,7 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/queue"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/sentinel"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/submission"
 )
 
 // deps are the parts built from the configuration. Close releases them.
@@ -271,6 +272,16 @@ func (d *deps) submissions() *ingest.Submissions {
 	}
 	return &ingest.Submissions{Pipeline: d.pipeline(), MaxItems: c.Submit.MaxItems, Confidence: c.Submit.Confidence,
 		Lifetime: c.Submit.Lifetime, Source: c.Submit.Source, TLP: c.Policy.DefaultTLP, Reserved: feeds}
+}
+
+// submit decodes a submission body (the HTTP edge: package submission)
+// and runs it through the submission use case.
+func (d *deps) submit(ctx context.Context, contentType string, body []byte, dryRun bool, principal string) (*ingest.SubmitResponse, error) {
+	items, defaults, err := submission.Decode(ctx, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	return d.submissions().Submit(ctx, ingest.Submission{Items: items, Defaults: defaults, DryRun: dryRun, Principal: principal})
 }
 
 // Close releases everything, in reverse order.

@@ -1,12 +1,10 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"strings"
 	"time"
 	"unicode"
@@ -19,9 +17,9 @@ import (
 )
 
 // SubmitError is a submission refused as a whole: nothing of it is queued.
-// Status is the HTTP status the handler answers with.
+// Code says why, in a stable word (the HTTP edge maps it to a status:
+// package submission), Message what was expected.
 type SubmitError struct {
-	Status  int
 	Code    string
 	Message string
 }
@@ -47,13 +45,23 @@ type Submissions struct {
 	Reserved []string
 }
 
-// SubmitRequest is one submission.
-type SubmitRequest struct {
-	ContentType string
-	Body        []byte
-	DryRun      bool
+// Submission is one decoded submission: its items, the request-level
+// defaults and how to run it (package submission decodes HTTP bodies into
+// it).
+type Submission struct {
+	Items    []SubmitItem
+	Defaults SubmitDefaults
+	DryRun   bool
 	// Principal is the caller's identity when the platform supplies one.
 	Principal string
+}
+
+// SubmitItem is one submitted item, before normalization: the input as
+// given, the record decoded from it, or the reason it could not be.
+type SubmitItem struct {
+	Input  string
+	Record ioc.Record
+	Err    error
 }
 
 // ItemResult is the outcome of one submitted item.
@@ -78,15 +86,8 @@ type SubmitResponse struct {
 	Objects  []json.RawMessage `json:"objects,omitempty"`
 }
 
-// item is one decoded submission item, before normalization.
-type item struct {
-	input string
-	rec   ioc.Record
-	err   error // decoding error of this item
-}
-
-// defaults are request-level defaults.
-type defaults struct {
+// SubmitDefaults are the request-level defaults of a submission.
+type SubmitDefaults struct {
 	Source     string   `json:"source"`
 	Labels     []string `json:"labels"`
 	Confidence *int     `json:"confidence"`
@@ -94,36 +95,15 @@ type defaults struct {
 	Lifetime   string   `json:"lifetime"`
 }
 
-// Submit decodes, normalizes and (unless DryRun) enqueues a submission.
-func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitResponse, error) {
-	// PowerShell and some editors prefix UTF-8 with a byte-order mark.
-	req.Body = bytes.TrimPrefix(req.Body, []byte("\xef\xbb\xbf"))
-	if len(bytes.TrimSpace(req.Body)) == 0 {
-		return nil, &SubmitError{Status: 400, Code: "empty", Message: "the submission is empty: send a JSON array of IOCs, a STIX 2.1 bundle, or text"}
-	}
-	mt, _, err := mime.ParseMediaType(req.ContentType)
-	if err != nil {
-		mt = strings.ToLower(strings.TrimSpace(req.ContentType))
-	}
-	var items []item
-	var d defaults
-	switch mt {
-	case "application/json", "application/stix+json", "application/vnd.oasis.stix+json", "application/taxii+json":
-		items, d, err = decodeJSON(req.Body)
-	case "text/plain", "text/markdown", "text/csv":
-		items, err = extractText(ctx, string(req.Body))
-	default:
-		return nil, &SubmitError{Status: 415, Code: "unsupported_media_type",
-			Message: fmt.Sprintf("Content-Type %q is not supported: use application/json, application/stix+json or text/plain", mt)}
-	}
-	if err != nil {
-		return nil, err
-	}
+// Submit normalizes and (unless DryRun) enqueues a decoded submission. A
+// submission refused as a whole returns a *SubmitError.
+func (s *Submissions) Submit(ctx context.Context, sub Submission) (*SubmitResponse, error) {
+	items, d, req := sub.Items, sub.Defaults, sub
 	if len(items) == 0 {
-		return nil, &SubmitError{Status: 400, Code: "empty", Message: "the submission holds no items (text: no IOC found)"}
+		return nil, &SubmitError{Code: "empty", Message: "the submission holds no items (text: no IOC found)"}
 	}
 	if max := s.maxItems(); len(items) > max {
-		return nil, &SubmitError{Status: 413, Code: "too_many_items", Message: fmt.Sprintf("%d items; at most %d per submission", len(items), max)}
+		return nil, &SubmitError{Code: "too_many_items", Message: fmt.Sprintf("%d items; at most %d per submission", len(items), max)}
 	}
 	spec, err := s.spec(d, req.Principal)
 	if err != nil {
@@ -141,22 +121,22 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 			}
 		}
 		it := &items[i]
-		res := ItemResult{Input: truncate(it.input, 256)}
-		if it.err == nil {
-			it.err = checkValidUntil(it.rec.ValidUntil, now)
+		res := ItemResult{Input: truncate(it.Input, 256)}
+		if it.Err == nil {
+			it.Err = checkValidUntil(it.Record.ValidUntil, now)
 		}
-		if it.err == nil {
-			it.rec.Source = spec.Config.Name
-			applyDefaults(&it.rec, d, now)
+		if it.Err == nil {
+			it.Record.Source = spec.Config.Name
+			applyDefaults(&it.Record, d, now)
 			var ind *stix.Indicator
-			ind, it.err = buildIndicator(&it.rec, r.policy, 0, r.opts)
-			if it.err == nil {
-				it.err = r.vouch(&it.rec, ind)
+			ind, it.Err = buildIndicator(&it.Record, r.policy, 0, r.opts)
+			if it.Err == nil {
+				it.Err = r.vouch(&it.Record, ind)
 			}
-			if it.err == nil {
-				it.err = checkMergedLabels(r.byKey[ind.Observable.Key()], ind)
+			if it.Err == nil {
+				it.Err = checkMergedLabels(r.byKey[ind.Observable.Key()], ind)
 			}
-			if it.err == nil {
+			if it.Err == nil {
 				res.Status, res.ID, res.Value, res.Type = "accepted", ind.ID, ind.Observable.Value, string(ind.Observable.Type)
 				key := ind.Observable.Key()
 				keys[i] = key
@@ -171,11 +151,11 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 				resp.Accepted++
 			}
 		}
-		if it.err != nil {
+		if it.Err != nil {
 			res.Status = "rejected"
-			res.Reason, res.Message = string(ioc.ReasonInvalid), it.err.Error()
+			res.Reason, res.Message = string(ioc.ReasonInvalid), it.Err.Error()
 			var rj *ioc.Rejection
-			if errors.As(it.err, &rj) {
+			if errors.As(it.Err, &rj) {
 				res.Reason, res.Message = string(rj.Reason), rj.Detail
 			}
 			resp.Rejected++
@@ -189,7 +169,7 @@ func (s *Submissions) Submit(ctx context.Context, req SubmitRequest) (*SubmitRes
 		for _, key := range r.order {
 			b, _ := json.Marshal(r.byKey[key])
 			if size += len(b); size > s.maxDryRunBytes() {
-				return nil, &SubmitError{Status: 413, Code: "dry_run_too_large",
+				return nil, &SubmitError{Code: "dry_run_too_large",
 					Message: fmt.Sprintf("the dry run's STIX objects would exceed %d bytes: dry-run fewer items at a time (a real submission is not limited by this)", s.maxDryRunBytes())}
 			}
 			resp.Objects = append(resp.Objects, b)
@@ -310,7 +290,7 @@ func (s *Submissions) maxItems() int {
 }
 
 // spec is the pseudo-feed a submission runs as.
-func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
+func (s *Submissions) spec(d SubmitDefaults, principal string) (FeedSpec, error) {
 	source := strings.TrimSpace(d.Source)
 	if source == "" {
 		source = s.Source
@@ -325,25 +305,25 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	// invisible format characters (U+202E would reverse what is shown).
 	if len(source) > 100 || !utf8.ValidString(source) ||
 		strings.IndexFunc(source, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Cf, c) }) >= 0 {
-		return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source", Message: "source must be at most 100 printable characters"}
+		return FeedSpec{}, &SubmitError{Code: "bad_source", Message: "source must be at most 100 printable characters"}
 	}
 	for _, f := range s.Reserved {
 		if strings.EqualFold(source, f) {
-			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_source",
+			return FeedSpec{}, &SubmitError{Code: "bad_source",
 				Message: fmt.Sprintf("source %q is the name of a feed; give the submission a source of its own (e.g. the case or team)", source)}
 		}
 	}
 	tlp := s.TLP
 	if d.TLP != "" {
 		if _, err := stix.TLPMarkingID(d.TLP); err != nil {
-			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_tlp", Message: fmt.Sprintf("tlp %q: use clear, green, amber, amber+strict or red", d.TLP)}
+			return FeedSpec{}, &SubmitError{Code: "bad_tlp", Message: fmt.Sprintf("tlp %q: use clear, green, amber, amber+strict or red", d.TLP)}
 		}
 		tlp = d.TLP
 	}
 	conf := s.Confidence
 	if d.Confidence != nil {
 		if *d.Confidence < 0 || *d.Confidence > 100 {
-			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_confidence", Message: "confidence must be 0-100"}
+			return FeedSpec{}, &SubmitError{Code: "bad_confidence", Message: "confidence must be 0-100"}
 		}
 		conf = *d.Confidence
 	}
@@ -351,15 +331,15 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	if d.Lifetime != "" {
 		l, err := stix.ParseLifetime(d.Lifetime)
 		if err != nil || l <= 0 || l > stix.MaxValidity {
-			return FeedSpec{}, &SubmitError{Status: 400, Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h, at most %dd", d.Lifetime, stix.MaxValidity/(24*time.Hour))}
+			return FeedSpec{}, &SubmitError{Code: "bad_lifetime", Message: fmt.Sprintf("lifetime %q: use a duration such as 30d or 36h, at most %dd", d.Lifetime, stix.MaxValidity/(24*time.Hour))}
 		}
 		life = l
 	}
-	labels, err := cleanLabels(d.Labels)
+	labels, err := CleanLabels(d.Labels)
 	if err != nil {
-		se := &SubmitError{Status: 400, Code: "bad_labels", Message: "request-level labels: " + err.Error()}
+		se := &SubmitError{Code: "bad_labels", Message: "request-level labels: " + err.Error()}
 		if len(d.Labels) > MaxLabels {
-			se.Status, se.Code = 413, "too_many_labels"
+			se.Code = "too_many_labels"
 		}
 		var rj *ioc.Rejection
 		if errors.As(err, &rj) {
@@ -379,7 +359,7 @@ func (s *Submissions) spec(d defaults, principal string) (FeedSpec, error) {
 	}, nil
 }
 
-func applyDefaults(rec *ioc.Record, d defaults, now time.Time) {
+func applyDefaults(rec *ioc.Record, d SubmitDefaults, now time.Time) {
 	if rec.FirstSeen.IsZero() {
 		rec.FirstSeen = now
 	}

@@ -1,4 +1,4 @@
-package ingest_test
+package submission_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/submission"
 )
 
 func dryRunSubmissions() *ingest.Submissions {
@@ -54,9 +55,9 @@ func TestSubmitRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := s.Submit(context.Background(), ingest.SubmitRequest{ContentType: tt.ctype, Body: []byte(tt.body), DryRun: true})
+			_, err := submit(context.Background(), s, request{ContentType: tt.ctype, Body: []byte(tt.body), DryRun: true})
 			var se *ingest.SubmitError
-			if !errors.As(err, &se) || se.Status != tt.status || se.Code != tt.code {
+			if !errors.As(err, &se) || submission.HTTPStatus(se) != tt.status || se.Code != tt.code {
 				t.Fatalf("Submit = %v, want %d %s", err, tt.status, tt.code)
 			}
 		})
@@ -87,7 +88,7 @@ func TestSubmitItemLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp, err := s.Submit(context.Background(), ingest.SubmitRequest{ContentType: "application/json", Body: []byte(tt.body), DryRun: true})
+			resp, err := submit(context.Background(), s, request{ContentType: "application/json", Body: []byte(tt.body), DryRun: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +119,7 @@ func stixItem(extra string) string {
 func TestSubmitLabelsCleaned(t *testing.T) {
 	t.Parallel()
 	body := `{"labels":["Case-42","case-42","\u202etxt.exe","zero\u200bwidth","\ufeffbom"],"indicators":[{"value":"evil.top","labels":["CASE-42","x\u2066y"]}]}`
-	resp, err := dryRunSubmissions().Submit(context.Background(), ingest.SubmitRequest{ContentType: "application/json", Body: []byte(body), DryRun: true})
+	resp, err := submit(context.Background(), dryRunSubmissions(), request{ContentType: "application/json", Body: []byte(body), DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestSubmitMergedLabelsCapped(t *testing.T) {
 	for i := range 20 {
 		items = append(items, `{"value":"evil.top","labels":[`+quoted("r"+strconv.Itoa(i)+"-", 16)+`]}`)
 	}
-	resp, err := dryRunSubmissions().Submit(context.Background(), ingest.SubmitRequest{ContentType: "application/json",
+	resp, err := submit(context.Background(), dryRunSubmissions(), request{ContentType: "application/json",
 		Body: []byte("[" + strings.Join(items, ",") + "]"), DryRun: true})
 	if err != nil {
 		t.Fatal(err)
@@ -189,9 +190,9 @@ func TestSubmitDryRunBounded(t *testing.T) {
 	s.MaxDryRunBytes = 4096
 	body := `[` + quoted("evil-", 100) + `]`
 	body = strings.ReplaceAll(body, `",`, `.top",`)
-	_, err := s.Submit(context.Background(), ingest.SubmitRequest{ContentType: "application/json", Body: []byte(body), DryRun: true})
+	_, err := submit(context.Background(), s, request{ContentType: "application/json", Body: []byte(body), DryRun: true})
 	var se *ingest.SubmitError
-	if !errors.As(err, &se) || se.Status != 413 || se.Code != "dry_run_too_large" {
+	if !errors.As(err, &se) || submission.HTTPStatus(se) != 413 || se.Code != "dry_run_too_large" {
 		t.Fatalf("Submit = %v, want 413 dry_run_too_large", err)
 	}
 }
@@ -201,7 +202,7 @@ func TestSubmitTextCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := dryRunSubmissions().Submit(ctx, ingest.SubmitRequest{ContentType: "text/plain",
+	_, err := submit(ctx, dryRunSubmissions(), request{ContentType: "text/plain",
 		Body: []byte(strings.Repeat("0", 64<<10)), DryRun: true})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Submit(cancelled) = %v, want context.Canceled", err)
@@ -226,7 +227,7 @@ func BenchmarkSubmitLabels(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Submit(context.Background(), ingest.SubmitRequest{ContentType: "application/json", Body: body, DryRun: true}); err != nil {
+				if _, err := submit(context.Background(), s, request{ContentType: "application/json", Body: body, DryRun: true}); err != nil {
 					b.Fatal(err)
 				}
 			}

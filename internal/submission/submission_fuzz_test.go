@@ -1,4 +1,4 @@
-package ingest_test
+package submission_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ingest"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
 	"github.com/feeds2sentinel/feeds2sentinel/internal/stix"
+	"github.com/feeds2sentinel/feeds2sentinel/internal/submission"
 )
 
 // FuzzSubmit feeds arbitrary bodies to the submission decoder (JSON items,
@@ -40,10 +41,10 @@ func FuzzSubmit(f *testing.F) {
 	p := &ingest.Pipeline{Logger: slog.New(slog.DiscardHandler)}
 	s := &ingest.Submissions{Pipeline: p, MaxItems: 1000, Confidence: 70, Source: "manual", TLP: "clear"}
 	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
-		resp, err := s.Submit(context.Background(), ingest.SubmitRequest{ContentType: ctype, Body: body, DryRun: true})
+		resp, err := submit(context.Background(), s, request{ContentType: ctype, Body: body, DryRun: true})
 		if err != nil {
 			var se *ingest.SubmitError
-			if !errors.As(err, &se) || se.Status < 400 || se.Code == "" || se.Message == "" {
+			if !errors.As(err, &se) || submission.HTTPStatus(se) < 400 || se.Code == "" || se.Message == "" {
 				t.Fatalf("refusal without a clear answer: %v", err)
 			}
 			return
