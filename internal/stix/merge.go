@@ -60,7 +60,6 @@ func Merge(old, cur *Indicator, now time.Time) *Indicator {
 		PatternType:        first.PatternType,
 		PatternVersion:     first.PatternVersion,
 		Observable:         first.Observable,
-		Sources:            uniteSorted(old.Sources, cur.Sources, foldCompare),
 		ExternalReferences: uniteSorted(old.ExternalReferences, cur.ExternalReferences, compareRefs),
 		KillChainPhases: uniteSorted(old.KillChainPhases, cur.KillChainPhases, func(a, b KillChainPhase) int {
 			return cmp.Or(cmp.Compare(a.KillChainName, b.KillChainName), cmp.Compare(a.PhaseName, b.PhaseName))
@@ -71,6 +70,9 @@ func Merge(old, cur *Indicator, now time.Time) *Indicator {
 		ValidUntil:        latest(old.ValidUntil, cur.ValidUntil),
 		Revoked:           old.Revoked || cur.Revoked,
 	}
+	// Sources compare case-insensitively (sorted by fold first: equal ones
+	// are adjacent), keeping the bytewise smallest spelling.
+	m.Sources = slices.CompactFunc(uniteSorted(old.Sources, cur.Sources, foldCompare), strings.EqualFold)
 	if len(m.IndicatorTypes) == 0 {
 		m.IndicatorTypes = slices.Clone(second.IndicatorTypes)
 	}
