@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -218,9 +219,25 @@ func validUTF8(s string) string {
 	return b.String()
 }
 
-// foldCompare orders strings case-insensitively, then bytewise.
+// foldCompare orders strings by their runes mapped to lower case, then
+// bytewise; it does not allocate.
 func foldCompare(a, b string) int {
-	return cmp.Or(cmp.Compare(strings.ToLower(a), strings.ToLower(b)), cmp.Compare(a, b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		ra, na := rune(a[i]), 1
+		if ra >= utf8.RuneSelf {
+			ra, na = utf8.DecodeRuneInString(a[i:])
+		}
+		rb, nb := rune(b[j]), 1
+		if rb >= utf8.RuneSelf {
+			rb, nb = utf8.DecodeRuneInString(b[j:])
+		}
+		if c := cmp.Compare(unicode.ToLower(ra), unicode.ToLower(rb)); c != 0 {
+			return c
+		}
+		i, j = i+na, j+nb
+	}
+	return cmp.Or(cmp.Compare(len(a)-i, len(b)-j), cmp.Compare(a, b))
 }
 
 // appendContexts appends the extensions property carrying x.Contexts when
