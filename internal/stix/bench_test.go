@@ -75,3 +75,27 @@ func BenchmarkParsePattern(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMerge merges a ThreatFox record's indicator with a user list's,
+// as a run does with a duplicate, then the result with the stored version
+// of the list's, as the next run does.
+func BenchmarkMerge(b *testing.B) {
+	now := time.Date(2026, 4, 25, 8, 30, 0, 0, time.UTC)
+	o := ioc.Observable{Type: ioc.TypeIPv4, Value: "198.51.100.7", Port: 443}
+	opts := &Options{Now: func() time.Time { return now }}
+	tf, err := NewIndicator(o, &ioc.Record{Source: "threatfox", ID: "1797050", ThreatType: "botnet_cc",
+		Malware: "win.cobalt_strike", MalwarePrintable: "Cobalt Strike", Reporter: "abuse_ch",
+		Tags: []string{"CobaltStrike", "c2", "beacon"}, RecordURL: "https://threatfox.abuse.ch/ioc/1797050/"}, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	list, err := NewIndicator(o, &ioc.Record{Source: "soc-list", Labels: []string{"SOC"}}, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m := Merge(tf, list, now)
+		Merge(m, list, now.Add(time.Hour))
+	}
+}

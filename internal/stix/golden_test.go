@@ -98,30 +98,37 @@ func TestGolden(t *testing.T) {
 			buf.WriteByte(',')
 			buf.Write(ind)
 			buf.WriteString("]}")
-			var got bytes.Buffer
-			if err := json.Indent(&got, buf.Bytes(), "", "  "); err != nil {
-				t.Fatalf("indent: %v\n%s", err, buf.Bytes())
-			}
-			got.WriteByte('\n')
-			path := filepath.Join("testdata", "golden", string(tc.o.Type)+".json")
-			if *update {
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("%s differs from the golden file (run go test -update and review the diff):\n%s", path, got.Bytes())
-			}
+			compareGolden(t, string(tc.o.Type)+".json", buf.Bytes())
 		})
 	}
 	for _, typ := range ioc.PossibleTypeValues() {
 		if !seen[typ] {
 			t.Errorf("no golden case for %s", typ)
 		}
+	}
+}
+
+// compareGolden compares the indented JSON obj with testdata/golden/name
+// (go test -update rewrites it).
+func compareGolden(t *testing.T, name string, obj []byte) {
+	t.Helper()
+	var got bytes.Buffer
+	if err := json.Indent(&got, obj, "", "  "); err != nil {
+		t.Fatalf("indent: %v\n%s", err, obj)
+	}
+	got.WriteByte('\n')
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("%s differs from the golden file (run go test -update and review the diff):\n%s", path, got.Bytes())
 	}
 }
 

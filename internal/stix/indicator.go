@@ -10,7 +10,8 @@ import (
 // The JSON names are given as tags; empty optional properties are omitted
 // when encoding (STIX forbids empty lists), as are a zero ValidUntil and a
 // false Revoked. Observable and Sources are not serialized: they carry what
-// the pipeline knows about the indicator.
+// the pipeline knows about the indicator. Contexts are serialized in the
+// SourceContextExtension when there are two or more.
 type Indicator struct {
 	ID                 string              `json:"id"`
 	Created            time.Time           `json:"created"`
@@ -37,6 +38,10 @@ type Indicator struct {
 	Observable ioc.Observable `json:"-"`
 	// Sources are the feed names that reported the IOC (not serialized).
 	Sources []string `json:"-"`
+	// Contexts are what each source said (see SourceContext and Merge);
+	// nil for an indicator built from one record, whose name and
+	// description are its one context.
+	Contexts []SourceContext `json:"-"`
 }
 
 // ExternalReference is a STIX external reference. SourceName is required,

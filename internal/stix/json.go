@@ -73,6 +73,7 @@ func (x *Indicator) AppendJSON(dst []byte) []byte {
 		}
 		dst = append(dst, ']')
 	}
+	dst = appendContexts(dst, x)
 	return append(dst, '}')
 }
 
@@ -85,12 +86,15 @@ func (x *Indicator) MarshalJSON() ([]byte, error) {
 // (ErrInvalidIndicator) a "type" other than "indicator" and a "spec_version"
 // other than "2.1" (absent is accepted), and fills Observable's Type and Value
 // from the pattern when ParsePattern and ObservableFromComparison accept it.
-// Properties this type does not model are ignored; Sources is left as is.
+// It sets Contexts from the SourceContextExtension when that splits the
+// description exactly (else nil), each reported at modified. Properties
+// this type does not model are ignored; Sources is left as is.
 func (x *Indicator) UnmarshalJSON(data []byte) error {
 	type plain Indicator
 	aux := struct {
-		Type        string `json:"type"`
-		SpecVersion string `json:"spec_version"`
+		Type        string                     `json:"type"`
+		SpecVersion string                     `json:"spec_version"`
+		Extensions  map[string]json.RawMessage `json:"extensions"`
 		*plain
 	}{plain: (*plain)(x)}
 	if err := json.Unmarshal(data, &aux); err != nil {
@@ -99,6 +103,7 @@ func (x *Indicator) UnmarshalJSON(data []byte) error {
 	if err := checkType(aux.Type, aux.SpecVersion, "indicator"); err != nil {
 		return err
 	}
+	x.Contexts = decodeContexts(aux.Extensions[SourceContextExtension], x)
 	x.Observable.Type, x.Observable.Value = "", ""
 	if c, err := ParsePattern(x.Pattern); err == nil {
 		if t, v, err := ObservableFromComparison(c); err == nil {

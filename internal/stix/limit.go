@@ -58,8 +58,9 @@ const (
 // beyond MaxLabels dropped from the end; external references with an
 // over-long field dropped, those beyond MaxExternalReferences dropped from the
 // end; then, while the encoding is too large, the description is halved
-// (ending with "…"), then labels, external references and kill-chain phases
-// are dropped from the end.
+// (ending with "…"; with two or more source contexts, each context's
+// description), then labels, external references and kill-chain phases are
+// dropped from the end.
 func fit(x *Indicator, truncated bool) error {
 	if refs, cut := capRefs(x.ExternalReferences); cut {
 		x.ExternalReferences, truncated = refs, true
@@ -87,7 +88,15 @@ func fit(x *Indicator, truncated bool) error {
 	x.Labels = withMarker(x.Labels)
 	for n := size(); n > MaxObjectSize; n = size() {
 		switch {
-		case x.Description != "":
+		case len(x.Contexts) > 1 && x.Description != strings.Repeat("\n", len(x.Contexts)-1):
+			// Halve each context's description, keeping the split that
+			// the extension records.
+			x.Contexts = slices.Clone(x.Contexts)
+			for i := range x.Contexts {
+				x.Contexts[i].Description = halve(x.Contexts[i].Description)
+			}
+			joinContexts(x)
+		case len(x.Contexts) < 2 && x.Description != "":
 			x.Description = halve(x.Description)
 		case len(x.Labels) > 1:
 			// The marker is last: drop the label before it.
@@ -188,6 +197,11 @@ func sizeBound(x *Indicator) int {
 		str(r.Description)
 		str(r.URL)
 		str(r.ExternalID)
+	}
+	for _, c := range x.Contexts {
+		n += 64
+		str(c.Source)
+		str(c.Name)
 	}
 	for _, k := range x.KillChainPhases {
 		n += 40

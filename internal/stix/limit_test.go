@@ -178,7 +178,7 @@ func TestMergeManySources(t *testing.T) {
 		checkFits(t, m)
 	}
 	if m.Labels[len(m.Labels)-1] != stix.TruncatedLabel || m.Labels[0] != "botnet_cc" {
-		t.Errorf("labels = %q: want the oldest first and %q last", m.Labels, stix.TruncatedLabel)
+		t.Errorf("labels = %q: want them sorted and %q last", m.Labels, stix.TruncatedLabel)
 	}
 	// Saturated: merging the same content again changes nothing.
 	cur := build(199)

@@ -44,9 +44,10 @@ func TestMerge(t *testing.T) {
 		{"id", m.ID, old.ID},
 		{"created", m.Created, old.Created},
 		{"modified", m.Modified, t3},
-		{"created_by_ref", m.CreatedByRef, IdentityID("threatfox")},
-		{"sources", m.Sources, []string{"threatfox", "feodotracker"}},
-		{"labels", m.Labels, []string{"botnet_cc", "c2", "Emotet", "threatfox", "port:443", "payload_delivery", "epoch4", "feodotracker"}},
+		// Both name a threat type only: the tie goes to the first source name.
+		{"created_by_ref", m.CreatedByRef, IdentityID("feodotracker")},
+		{"sources", m.Sources, []string{"feodotracker", "threatfox"}},
+		{"labels", m.Labels, []string{"botnet_cc", "c2", "Emotet", "epoch4", "feodotracker", "payload_delivery", "port:443", "threatfox"}},
 		{"confidence", m.Confidence, 80},
 		{"valid_from", m.ValidFrom, t1},
 		{"valid_until", m.ValidUntil, t2.Add(14 * 24 * time.Hour)},
@@ -55,6 +56,7 @@ func TestMerge(t *testing.T) {
 		{"markings", m.ObjectMarkingRefs, []string{TLPAmber}},
 		{"external refs", len(m.ExternalReferences), 2},
 		{"name", m.Name, cur.Name},
+		{"description", m.Description, cur.Description + "\n" + old.Description},
 		{"revoked", m.Revoked, false},
 	}
 	for _, c := range checks {
