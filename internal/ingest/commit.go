@@ -155,9 +155,7 @@ func (p *Pipeline) sweep(ctx context.Context, r *run) error {
 			rec.Status = state.StatusExpired
 			batch = append(batch, &change{key: st.Key, rec: &rec})
 		case sweepHandOff:
-			rec := *st
-			rec.Sources = others
-			batch = append(batch, &change{key: st.Key, rec: &rec})
+			batch = append(batch, handOff(st, others, r.now))
 		case sweepRevoke:
 			if hold {
 				return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/feeds2sentinel/feeds2sentinel/internal/ioc"
@@ -204,6 +205,44 @@ func (ru *rules) sweepVerdict(st *state.Indicator, src string) (sweepAction, []s
 		return sweepHandOff, others
 	}
 	return sweepRevoke, nil
+}
+
+// handOff drops a source that stopped listing an indicator other sources
+// still vouch for: state forgets the source and, when the indicator as
+// merged from the remaining sources reads differently (the dropped feed's
+// name, description or labels), it is uploaded again without them.
+func handOff(st *state.Indicator, others []state.SourceSeen, now time.Time) *change {
+	rec := *st
+	rec.Sources = others
+	ind, err := decodeIndicator(&rec)
+	if err != nil {
+		return &change{key: st.Key, rec: &rec} // unreadable: state only
+	}
+	// What is attributable to the dropped sources goes with them: their
+	// name label and their external references. (Other labels a feed
+	// added cannot be told apart from the remaining sources' and stay.)
+	kept := map[string]bool{}
+	for _, s := range others {
+		kept[strings.ToLower(s.Source)] = true
+	}
+	for _, s := range st.Sources {
+		if name := strings.ToLower(s.Source); !kept[name] {
+			ind.Labels = slices.DeleteFunc(ind.Labels, func(l string) bool { return strings.ToLower(l) == name })
+			ind.ExternalReferences = slices.DeleteFunc(ind.ExternalReferences, func(r stix.ExternalReference) bool {
+				return strings.ToLower(r.SourceName) == name
+			})
+		}
+	}
+	m := stix.Merge(ind, ind, now)
+	m.ID = st.ID
+	if stix.Fingerprint(m) == st.Fingerprint {
+		return &change{key: st.Key, rec: &rec}
+	}
+	if !m.Modified.After(ind.Modified) {
+		m.Modified = ind.Modified.Add(time.Millisecond)
+	}
+	fill(&rec, m, now)
+	return &change{key: st.Key, ind: m, upload: true, rec: &rec}
 }
 
 // holdRevocations reports whether a sweep that would revoke revokes of a

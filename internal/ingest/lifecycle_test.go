@@ -264,3 +264,38 @@ func TestBadPayloadEnqueuesNothing(t *testing.T) {
 		t.Fatalf("good payload after bad ones: %+v", rep.Counts)
 	}
 }
+
+// TestHandOffDropsContext: a complete list that stops listing an IOC
+// another source still reports hands it off after the grace period: the
+// IOC stays active, and Sentinel's object no longer carries what is
+// attributable to the dropped list: its name label, its external reference
+// and its part of the description (a label its settings added stays: it
+// cannot be told apart).
+func TestHandOffDropsContext(t *testing.T) {
+	h := newHarness(t, sentineltest.ServerOptions{})
+	h.feeds.set("/a.txt", []byte("malicious-site.top\nother-site.top\n"))
+	h.feeds.set("/b.txt", []byte("malicious-site.top\n"))
+	a, b := h.userList("list-a", "/a.txt", true), h.userList("list-b", "/b.txt", false)
+	a.Config.Labels, b.Config.Labels = []string{"from-a"}, []string{"from-b"}
+	h.run(a)
+	h.clock.Advance(time.Minute)
+	h.run(b)
+	h.drain()
+	id := stix.IndicatorID(ioc.Observable{Type: ioc.TypeDomain, Value: "malicious-site.top"}, 0)
+	if raw, _ := h.sentinel.Object("feeds2sentinel-test", id); !strings.Contains(string(raw), "from-a") {
+		t.Fatalf("merged indicator lacks list a's label: %s", raw)
+	}
+	// List a drops the IOC; list b keeps reporting it, past the grace period.
+	h.feeds.set("/a.txt", []byte("other-site.top\n"))
+	for range 3 {
+		h.clock.Advance(24 * time.Hour)
+		h.run(b)
+		h.run(a)
+	}
+	h.drain()
+	raw, ok := h.sentinel.Object("feeds2sentinel-test", id)
+	if !ok || strings.Contains(string(raw), `"list-a"`) || strings.Contains(string(raw), "Source: list-a") || strings.Contains(string(raw), `"revoked":true`) || !strings.Contains(string(raw), "from-b") {
+		t.Errorf("after the hand-off: %s", raw)
+	}
+	h.validateAll()
+}
