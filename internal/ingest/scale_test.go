@@ -26,7 +26,10 @@ import (
 	"github.com/feeds2sentinel/feeds2sentinel/internal/state"
 )
 
-var feedRunSizes = flag.String("ingest.feedrun", "100000", "comma-separated record counts of BenchmarkFeedRun")
+var (
+	feedRunSizes = flag.String("ingest.feedrun", "100000", "comma-separated record counts of BenchmarkFeedRun")
+	feedRunChunk = flag.Int("ingest.chunk", 0, "indicators per chunk in the scale runs (0 = DefaultChunkSize)")
+)
 
 // scaleEnv is a local pipeline as `handler sync` builds it (fetch over
 // loopback → bbolt state → spool, drained into a bundle file), with a
@@ -84,7 +87,7 @@ func (e *scaleEnv) open(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	e.p = &ingest.Pipeline{Fetcher: fc, Publisher: e.spool, Store: e.store, AuthKey: "bench",
-		TempDir: e.dir, Now: func() time.Time { return scaleNow }, Logger: slog.New(slog.DiscardHandler)}
+		TempDir: e.dir, ChunkSize: *feedRunChunk, Now: func() time.Time { return scaleNow }, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func (e *scaleEnv) close() { e.store.Close(); e.spool.Close() }
