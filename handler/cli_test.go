@@ -104,6 +104,10 @@ func TestSyncLocal(t *testing.T) {
 	if code != 0 || strings.Contains(out, "asks for at least") || !strings.Contains(errs, "forced") || !strings.Contains(errs, `"min_interval":"5m0s"`) {
 		t.Errorf("forced run: exit %d\n%s\n%s", code, out, errs)
 	}
+	// Nothing new was uploaded; the summary counts the whole bundle.
+	if !strings.Contains(out, "holds 11 STIX objects") {
+		t.Errorf("forced run's bundle line:\n%s", out)
+	}
 	code, out, _ = runCLI(t, vars, "", "status")
 	if code != 0 || !strings.Contains(out, "urlhaus") || !strings.Contains(out, "uploader: 1 batches, 11 objects") {
 		t.Errorf("status: exit %d\n%s", code, out)

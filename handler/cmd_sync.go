@@ -101,6 +101,13 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 		d.runs.Record(ctx, drainRow("sync", drained, derr, start, time.Now()))
 	}
 	d.flushRuns(ctx)
+	if d.bundle != nil {
+		// Written now, so the summary counts the whole bundle (Close
+		// again at exit is a no-op).
+		if err := d.bundle.Close(); err != nil {
+			derr = errors.Join(derr, err)
+		}
+	}
 	printSummary(e.stdout, reports, drained, d)
 	if derr != nil {
 		return fmt.Errorf("upload: %w", derr)
