@@ -135,9 +135,6 @@ func initBolt(tx *bolt.Tx) error {
 	return tx.Bucket(bucketMeta).Put(metaSchema, []byte(boltSchema))
 }
 
-// Path returns the file the store is in.
-func (s *BoltStore) Path() string { return s.path }
-
 // view and update run fn in a read or write transaction of the open store.
 func (s *BoltStore) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return s.tx(ctx, false, fn)
@@ -171,12 +168,12 @@ func (s *BoltStore) tx(ctx context.Context, write bool, fn func(*bolt.Tx) error)
 // encodeBolt is the stored form of ind at version ver: the version, the
 // status byte, the binary form of every field but Object (boltcodec.go),
 // then Object's bytes as they are (not re-encoded).
-func encodeBolt(ind *Indicator, ver uint64) ([]byte, error) {
+func encodeBolt(ind *Indicator, ver uint64) []byte {
 	b := make([]byte, boltHeader, boltHeader+256+len(ind.Object))
 	binary.BigEndian.PutUint64(b[:8], ver)
 	b[8] = statusByte(ind.Status)
 	b = appendMeta(b, ind)
-	return append(b, ind.Object...), nil
+	return append(b, ind.Object...)
 }
 
 // boltHeader is the size of a stored indicator's header: version and
@@ -268,10 +265,7 @@ func (s *BoltStore) Put(ctx context.Context, recs []*Indicator) error {
 			if err != nil {
 				return err
 			}
-			v, err := encodeBolt(r, ver)
-			if err != nil {
-				return fmt.Errorf("%w: record %d: %v", ErrInvalid, i, err)
-			}
+			v := encodeBolt(r, ver)
 			if err := b.Put([]byte(r.Key), v); err != nil {
 				return err
 			}
@@ -355,18 +349,6 @@ func (s *BoltStore) Scan(ctx context.Context, filter ScanFilter, fn func(*Indica
 			return nil
 		}
 	}
-}
-
-// Len returns the number of stored indicators.
-func (s *BoltStore) Len(ctx context.Context) (int, error) {
-	n := 0
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketIndicators); b != nil {
-			n = b.Stats().KeyN
-		}
-		return nil
-	})
-	return n, err
 }
 
 // putJSON and getJSON store small records (statuses, cursors, counters).

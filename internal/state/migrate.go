@@ -61,10 +61,7 @@ func Migrate(ctx context.Context, legacy io.Reader, dst *BoltStore) (MigrationRe
 					if err != nil {
 						return err
 					}
-					v, err := encodeBolt(l.Indicator, ver)
-					if err != nil {
-						return err
-					}
+					v := encodeBolt(l.Indicator, ver)
 					if err := inds.Put([]byte(l.Indicator.Key), v); err != nil {
 						return err
 					}
